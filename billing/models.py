@@ -1,0 +1,138 @@
+"""Customers and money: a double-entry ledger in the TigerBeetle style.
+
+Every movement is a ``Transfer`` that debits one ``Account`` and credits another by a positive
+number of kopecks. A balance is credits minus debits, so the balances of all accounts sum to 0.
+Spending is two-phase: a PENDING transfer holds money on the debit account; a POST (for at most
+the held amount, the rest released) or a VOID is a new row pointing at it. No transfer is ever
+updated or deleted; each account caches ``balance`` and ``held``, changed in the same
+transaction as the rows that explain them (``manage.py reconcile`` proves they agree).
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Customer(models.Model):
+    class Language(models.TextChoices):
+        RU = "ru", "Русский"
+        EN = "en", "English"
+
+    telegram_id = models.BigIntegerField(unique=True)
+    username = models.CharField(max_length=64, blank=True, default="")
+    first_name = models.CharField(max_length=128, blank=True, default="")
+    last_name = models.CharField(max_length=128, blank=True, default="")
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.RU)
+    is_blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        name = f"@{self.username}" if self.username else self.first_name or "—"
+        return f"{name} ({self.telegram_id})"
+
+
+class AccountKind(models.TextChoices):
+    WALLET = "wallet", "Customer wallet"
+    SYSTEM = "system", "System account"
+
+
+class SystemAccount(models.TextChoices):
+    """The system side of every movement; their balances go negative as wallets are funded."""
+
+    YOOKASSA = "yookassa", "YooKassa clearing"
+    STARS = "stars", "Telegram Stars clearing"
+    REVENUE = "revenue", "Revenue"
+    ADJUSTMENTS = "adjustments", "Staff adjustments"
+    LEGACY = "legacy", "Opening balances (legacy import)"
+    BONUS = "bonus", "Bonuses"
+
+
+class Account(models.Model):
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    # Set for system accounts only; wallets are found through ``customer``.
+    code = models.CharField(max_length=32, unique=True, null=True, blank=True, choices=SystemAccount.choices)
+    customer = models.OneToOneField(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet"
+    )
+    # Posted credits minus posted debits, in kopecks.
+    balance = models.BigIntegerField(default=0)
+    # The sum of pending transfers debiting this account, in kopecks.
+    held = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(held__gte=0), name="account_held_not_negative"),
+            # The rule the old system broke: a wallet can never spend money it does not have.
+            models.CheckConstraint(
+                condition=Q(kind=AccountKind.SYSTEM) | Q(balance__gte=F("held")),
+                name="wallet_available_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind=AccountKind.WALLET, customer__isnull=False, code__isnull=True))
+                | (Q(kind=AccountKind.SYSTEM, customer__isnull=True, code__isnull=False)),
+                name="account_is_wallet_xor_system",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == AccountKind.SYSTEM:
+            return f"system:{self.code}"
+        return f"wallet:{self.customer_id}"
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+class TransferKind(models.TextChoices):
+    SINGLE = "single", "Single-phase"
+    PENDING = "pending", "Pending (reservation)"
+    POST = "post", "Post pending"
+    VOID = "void", "Void pending"
+
+
+class Transfer(models.Model):
+    """One append-only ledger row. Never updated, never deleted."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=8, choices=TransferKind.choices)
+    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits")
+    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits")
+    # For POST: the amount charged; for VOID: the amount released (the pending amount).
+    amount = models.BigIntegerField()
+    # POST and VOID point at the PENDING transfer they settle; at most one may (unique).
+    pending = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="settlement"
+    )
+    # The wallet's owner, when a wallet is involved: history and the admin read by it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="transfers"
+    )
+    source = models.CharField(max_length=32, blank=True, default="")
+    description = models.CharField(max_length=255, blank=True, default="")
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["customer", "-id"], name="transfer_customer_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")), name="transfer_distinct_accounts"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=[TransferKind.POST, TransferKind.VOID], pending__isnull=False))
+                | (Q(kind__in=[TransferKind.SINGLE, TransferKind.PENDING], pending__isnull=True)),
+                name="transfer_settlement_points_at_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.amount} {self.debit_account_id}->{self.credit_account_id}"

@@ -1,0 +1,100 @@
+"""Reads of money that more than one place needs."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Sum, When
+
+from .models import Account, Customer, Transfer, TransferKind
+
+POSTED_KINDS = (TransferKind.SINGLE, TransferKind.POST)
+
+
+def _wallet_figures(customer: Customer) -> tuple[int, int]:
+    row = Account.objects.filter(customer_id=customer.pk).values_list("balance", "held").first()
+    return row if row is not None else (0, 0)
+
+
+def get_balance(customer: Customer) -> int:
+    """Available kopecks: what the customer can spend now (balance minus held)."""
+    balance, held = _wallet_figures(customer)
+    return balance - held
+
+
+def get_held(customer: Customer) -> int:
+    """Kopecks held by reservations of jobs not yet finished."""
+    return _wallet_figures(customer)[1]
+
+
+def get_ledger_history(customer: Customer, limit: int = 10) -> QuerySet[Transfer]:
+    """The customer's newest ledger rows, each with ``signed_amount``: + into the wallet, - out.
+
+    A reservation and its void cancel out for the customer, so each shows its amount as held
+    (``signed_amount`` 0 for PENDING and VOID) and only posted money moves the sign.
+    """
+    return (
+        Transfer.objects.filter(customer_id=customer.pk)
+        .select_related("credit_account")
+        .annotate(
+            signed_amount=Case(
+                When(kind__in=(TransferKind.PENDING, TransferKind.VOID), then=0),
+                When(credit_account__customer_id=customer.pk, then=F("amount")),
+                default=-F("amount"),
+                output_field=BigIntegerField(),
+            )
+        )
+        .order_by("-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Drift:
+    account_id: int
+    label: str
+    cached_balance: int
+    ledger_balance: int
+    cached_held: int
+    ledger_held: int
+
+
+def ledger_figures() -> dict[int, tuple[int, int]]:
+    """Every account's (balance, held) recomputed from the ledger alone."""
+    balance: dict[int, int] = defaultdict(int)
+    held: dict[int, int] = defaultdict(int)
+    posted = Transfer.objects.filter(kind__in=POSTED_KINDS)
+    for account_id, total in posted.values_list("credit_account").annotate(total=Sum("amount")).order_by():
+        balance[account_id] += total
+    for account_id, total in posted.values_list("debit_account").annotate(total=Sum("amount")).order_by():
+        balance[account_id] -= total
+    open_pending = Transfer.objects.filter(kind=TransferKind.PENDING, settlement__isnull=True)
+    for account_id, total in open_pending.values_list("debit_account").annotate(total=Sum("amount")).order_by():
+        held[account_id] += total
+    return {k: (balance[k], held[k]) for k in set(balance) | set(held)}
+
+
+def find_drift() -> list[Drift]:
+    """Accounts whose cached figures disagree with the ledger."""
+    figures = ledger_figures()
+    drift = []
+    for account in Account.objects.select_related("customer").order_by("pk"):
+        ledger_balance, ledger_held = figures.pop(account.pk, (0, 0))
+        if (account.balance, account.held) != (ledger_balance, ledger_held):
+            drift.append(Drift(account.pk, str(account), account.balance, ledger_balance, account.held, ledger_held))
+    return drift
+
+
+def total_of_all_accounts() -> int:
+    """Sum of every cached balance: 0 unless something bypassed double entry."""
+    return Account.objects.aggregate(total=Sum("balance"))["total"] or 0
+
+
+def accounts_total_from_ledger() -> int:
+    return sum(balance for balance, _held in ledger_figures().values())
+
+
+def wallet_totals() -> dict[str, int]:
+    agg = Account.objects.filter(customer__isnull=False).aggregate(
+        balance=Sum("balance"), held=Sum("held"), customers=Sum(Case(When(Q(balance__gt=0), then=1), default=0))
+    )
+    return {k: v or 0 for k, v in agg.items()}

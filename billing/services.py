@@ -1,0 +1,328 @@
+"""Every write to money goes through here.
+
+Rules each function keeps:
+- Amounts are ``int`` kopecks, checked by ``billing.money.check_kopecks``.
+- Every write takes an idempotency key (unique in the database): the same key with the same
+  arguments returns the first transfer and moves nothing; with other arguments it raises
+  ``IdempotencyConflict``.
+- The wallet row is locked (``select_for_update``; on SQLite the IMMEDIATE transaction is the
+  lock) before the key is looked up, so concurrent callers for one wallet queue up and each sees
+  what the one before committed. Wallet first, then the system account: one lock order, no
+  deadlocks.
+- Cached ``balance``/``held`` change in the same transaction as the ledger rows, through
+  ``F()`` expressions; the database CHECK refuses a wallet whose held exceeds its balance.
+
+These functions open ``transaction.atomic()`` without ``durable``: payments and jobs call them
+inside their own durable transactions, so a status change and its money commit together.
+"""
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from .exceptions import (
+    ChargeExceedsReservation,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    ReservationAlreadyPosted,
+    ReservationAlreadyVoided,
+    ReservationError,
+)
+from .models import Account, AccountKind, Customer, SystemAccount, Transfer, TransferKind
+from .money import check_kopecks
+
+PROFILE_FIELDS = ("username", "first_name", "last_name", "language")
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+def get_or_create_customer(*, telegram_id: int, **profile) -> Customer:
+    """Find the customer by Telegram id or create it with its wallet; refresh changed profile."""
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown profile fields: {sorted(unknown)}")
+    profile = {k: ("" if v is None else v) for k, v in profile.items()}
+    if "language" in profile:
+        profile["language"] = _normalise_language(profile["language"])
+    customer = Customer.objects.filter(telegram_id=telegram_id).first()
+    if customer is None:
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(telegram_id=telegram_id, **profile)
+                Account.objects.create(kind=AccountKind.WALLET, customer=customer)
+            return customer
+        except IntegrityError:
+            # Two first messages raced; the other one created it.
+            customer = Customer.objects.get(telegram_id=telegram_id)
+    changed = [k for k, v in profile.items() if v and getattr(customer, k) != v]
+    if changed:
+        for k in changed:
+            setattr(customer, k, profile[k])
+        customer.save(update_fields=[*changed, "updated_at"])
+    return customer
+
+
+def _normalise_language(code: str) -> str:
+    code = (code or "").lower()
+    return Customer.Language.EN if code.startswith("en") else Customer.Language.RU
+
+
+def set_customer_blocked(*, customer: Customer, blocked: bool) -> Customer:
+    Customer.objects.filter(pk=customer.pk).update(is_blocked=blocked)
+    customer.is_blocked = blocked
+    return customer
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def system_account(code: str) -> Account:
+    account = Account.objects.filter(code=code).first()
+    if account is None:
+        account, _created = Account.objects.get_or_create(code=code, defaults={"kind": AccountKind.SYSTEM})
+    return account
+
+
+def _lock_wallet(customer_id: int) -> Account:
+    """Lock the customer's wallet row for the rest of the transaction."""
+    return Account.objects.select_for_update().get(customer_id=customer_id, kind=AccountKind.WALLET)
+
+
+def _lock_account(account_id: int) -> Account:
+    return Account.objects.select_for_update().get(pk=account_id)
+
+
+def _replay(key: str, **expected) -> Transfer | None:
+    """The transfer already written under ``key``, if any; a mismatch is a conflict.
+
+    Call with the wallet locked, so a concurrent writer of the same key has committed or not
+    started.
+    """
+    existing = Transfer.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        return None
+    for field, value in expected.items():
+        if getattr(existing, field) != value:
+            raise IdempotencyConflict()
+    return existing
+
+
+def _write(**fields) -> Transfer:
+    try:
+        with transaction.atomic():
+            return Transfer.objects.create(**fields)
+    except IntegrityError as exc:
+        # Only a key reused across wallets can get here (same-wallet callers are serialised).
+        if Transfer.objects.filter(idempotency_key=fields["idempotency_key"]).exists():
+            raise IdempotencyConflict() from exc
+        raise
+
+
+def _move_posted(*, debit_id: int, credit_id: int, amount: int, release_held: int = 0) -> None:
+    """Apply a posted movement to the cached figures (expects the wallet locked)."""
+    Account.objects.filter(pk=debit_id).update(balance=F("balance") - amount, held=F("held") - release_held)
+    # The system side is the hot row shared by every wallet: touch it last, so its row lock is
+    # held for as little of the transaction as possible.
+    Account.objects.filter(pk=credit_id).update(balance=F("balance") + amount)
+
+
+def _check_key(idempotency_key: str) -> str:
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("idempotency_key must be 1-200 characters")
+    return idempotency_key
+
+
+SOURCE_ACCOUNTS = {code.value: code.value for code in SystemAccount if code != SystemAccount.REVENUE}
+
+
+# --- single-phase movements -----------------------------------------------------------------
+
+
+def credit_balance(
+    *, customer: Customer, amount: int, idempotency_key: str, source: str, description: str = ""
+) -> Transfer:
+    """Add money to a wallet (top-ups, bonuses, opening balances).
+
+    ``source`` names where the money comes from: a system account code (``yookassa``,
+    ``stars``, ``legacy``, ``adjustments``, ``bonus``); any other source is booked against
+    ``bonus`` and kept on the row.
+    """
+    check_kopecks(amount)
+    _check_key(idempotency_key)
+    debit = system_account(SOURCE_ACCOUNTS.get(source, SystemAccount.BONUS))
+    with transaction.atomic():
+        wallet = _lock_wallet(customer.pk)
+        existing = _replay(
+            idempotency_key, kind=TransferKind.SINGLE, credit_account_id=wallet.pk,
+            debit_account_id=debit.pk, amount=amount,
+        )
+        if existing:
+            return existing
+        transfer = _write(
+            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit.pk,
+            credit_account_id=wallet.pk, amount=amount, customer_id=customer.pk, source=source,
+            description=description[:255],
+        )
+        Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+        Account.objects.filter(pk=debit.pk).update(balance=F("balance") - amount)
+        return transfer
+
+
+def debit_balance(
+    *, customer: Customer, amount: int, idempotency_key: str, destination: str, description: str = "",
+    staff_user=None,
+) -> Transfer:
+    """Take money out of a wallet to a system account (payment refunds); never below zero."""
+    check_kopecks(amount)
+    _check_key(idempotency_key)
+    credit = system_account(SOURCE_ACCOUNTS.get(destination, SystemAccount.ADJUSTMENTS))
+    with transaction.atomic():
+        wallet = _lock_wallet(customer.pk)
+        existing = _replay(
+            idempotency_key, kind=TransferKind.SINGLE, debit_account_id=wallet.pk,
+            credit_account_id=credit.pk, amount=amount,
+        )
+        if existing:
+            return existing
+        if wallet.available < amount:
+            raise InsufficientFunds(available=wallet.available, required=amount)
+        transfer = _write(
+            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=wallet.pk,
+            credit_account_id=credit.pk, amount=amount, customer_id=customer.pk, source=destination,
+            description=description[:255], staff_user=staff_user,
+        )
+        _move_posted(debit_id=wallet.pk, credit_id=credit.pk, amount=amount)
+        return transfer
+
+
+def adjust_balance(
+    *, customer: Customer, amount: int, idempotency_key: str, staff_user, reason: str
+) -> Transfer:
+    """A staff correction: positive adds, negative takes away (never below zero). Audited."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise InvalidAmount(_("The correction must be a non-zero whole number of kopecks."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAmount(_("Give a reason for the correction."))
+    check_kopecks(abs(amount))
+    _check_key(idempotency_key)
+    adjustments = system_account(SystemAccount.ADJUSTMENTS)
+    with transaction.atomic():
+        wallet = _lock_wallet(customer.pk)
+        debit_id, credit_id = (adjustments.pk, wallet.pk) if amount > 0 else (wallet.pk, adjustments.pk)
+        existing = _replay(
+            idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
+            credit_account_id=credit_id, amount=abs(amount),
+        )
+        if existing:
+            return existing
+        if amount < 0 and wallet.available < -amount:
+            raise InsufficientFunds(
+                _("The correction would take the balance below zero."),
+                available=wallet.available, required=-amount,
+            )
+        transfer = _write(
+            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
+            credit_account_id=credit_id, amount=abs(amount), customer_id=customer.pk,
+            source=SystemAccount.ADJUSTMENTS, description=reason[:255], staff_user=staff_user,
+        )
+        if amount > 0:
+            Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+            Account.objects.filter(pk=adjustments.pk).update(balance=F("balance") - amount)
+        else:
+            _move_posted(debit_id=wallet.pk, credit_id=adjustments.pk, amount=-amount)
+        return transfer
+
+
+# --- two-phase spending ---------------------------------------------------------------------
+
+
+def reserve_balance(
+    *, customer: Customer, amount: int, idempotency_key: str, description: str = ""
+) -> Transfer:
+    """Hold ``amount`` on the wallet: a PENDING transfer wallet -> revenue (the reservation).
+
+    Raises ``InsufficientFunds`` when the available balance (balance - held) is short.
+    """
+    check_kopecks(amount)
+    _check_key(idempotency_key)
+    revenue = system_account(SystemAccount.REVENUE)
+    with transaction.atomic():
+        wallet = _lock_wallet(customer.pk)
+        existing = _replay(
+            idempotency_key, kind=TransferKind.PENDING, debit_account_id=wallet.pk,
+            credit_account_id=revenue.pk, amount=amount,
+        )
+        if existing:
+            return existing
+        if wallet.available < amount:
+            raise InsufficientFunds(available=wallet.available, required=amount)
+        reservation = _write(
+            idempotency_key=idempotency_key, kind=TransferKind.PENDING, debit_account_id=wallet.pk,
+            credit_account_id=revenue.pk, amount=amount, customer_id=customer.pk, source="reserve",
+            description=description[:255],
+        )
+        Account.objects.filter(pk=wallet.pk).update(held=F("held") + amount)
+        return reservation
+
+
+def _settle(reservation: Transfer, kind: str) -> tuple[Transfer | None, Account]:
+    """Lock the reservation's wallet and return (its settlement if any, the locked wallet)."""
+    if reservation.kind != TransferKind.PENDING:
+        raise ReservationError(_("Only a reservation can be charged or released."))
+    wallet = _lock_account(reservation.debit_account_id)
+    settlement = Transfer.objects.filter(pending_id=reservation.pk).first()
+    if settlement is not None and settlement.kind != kind:
+        raise ReservationAlreadyVoided() if settlement.kind == TransferKind.VOID else ReservationAlreadyPosted()
+    return settlement, wallet
+
+
+def charge_reserved_balance(*, reservation: Transfer, amount: int | None = None) -> Transfer:
+    """Post the reservation for ``amount`` (default: all of it) and release the rest.
+
+    Charging twice moves money once (the first POST is returned); charging a released
+    reservation raises ``ReservationAlreadyVoided``; ``amount`` above the held amount raises
+    ``ChargeExceedsReservation``. A charge of 0 releases the whole reservation (a VOID).
+    """
+    amount = reservation.amount if amount is None else amount
+    check_kopecks(amount, allow_zero=True)
+    if amount > reservation.amount:
+        raise ChargeExceedsReservation()
+    if amount == 0:
+        return refund_balance(reservation=reservation)
+    with transaction.atomic():
+        settlement, wallet = _settle(reservation, TransferKind.POST)
+        if settlement is not None:
+            if settlement.amount != amount:
+                raise IdempotencyConflict(_("This reservation was already charged another amount."))
+            return settlement
+        post = _write(
+            idempotency_key=f"post:{reservation.pk}", kind=TransferKind.POST,
+            debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
+            amount=amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
+            source="charge", description=reservation.description,
+        )
+        _move_posted(
+            debit_id=wallet.pk, credit_id=reservation.credit_account_id, amount=amount,
+            release_held=reservation.amount,
+        )
+        return post
+
+
+def refund_balance(*, reservation: Transfer) -> Transfer:
+    """Void the reservation: the held money is available again. Twice is once; a charged one raises."""
+    with transaction.atomic():
+        settlement, wallet = _settle(reservation, TransferKind.VOID)
+        if settlement is not None:
+            return settlement
+        void = _write(
+            idempotency_key=f"void:{reservation.pk}", kind=TransferKind.VOID,
+            debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
+            amount=reservation.amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
+            source="release", description=reservation.description,
+        )
+        Account.objects.filter(pk=wallet.pk).update(held=F("held") - reservation.amount)
+        return void

@@ -1,0 +1,14 @@
+import pytest
+
+from tests.helpers import make_customer
+
+
+@pytest.fixture
+def customer(db):
+    return make_customer()
+
+
+@pytest.fixture
+def funded_customer(db):
+    """A customer with 1,000 ₽ available."""
+    return make_customer(balance=100_000)

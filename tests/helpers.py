@@ -1,0 +1,56 @@
+"""Small helpers shared by the suite: customers with money, and real concurrency."""
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections, connection, connections
+
+from billing import services as billing
+from billing.models import Customer
+
+_telegram_ids = itertools.count(10_000_001)
+
+
+def make_customer(*, balance: int = 0, **profile) -> Customer:
+    """A customer, funded with ``balance`` kopecks through the real credit service."""
+    telegram_id = profile.pop("telegram_id", None) or next(_telegram_ids)
+    customer = billing.get_or_create_customer(telegram_id=telegram_id, **profile)
+    if balance:
+        billing.credit_balance(
+            customer=customer, amount=balance, idempotency_key=f"test-fund:{telegram_id}", source="bonus"
+        )
+    return customer
+
+
+def run_concurrently(fn: Callable[[int], Any], n: int, *, timeout: float = 120) -> list[tuple[str, Any]]:
+    """Run ``fn(i)`` in ``n`` real threads released at once, each on its own DB connection.
+
+    Returns ``[("ok", result) | ("error", exception), ...]`` in thread order.
+    """
+    barrier = threading.Barrier(n)
+    results: list[tuple[str, Any]] = [("missing", None)] * n
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = ("ok", fn(i))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            results[i] = ("error", exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    close_old_connections()
+    return results
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
