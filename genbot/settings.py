@@ -70,6 +70,8 @@ TEMPLATES = [
 # (the old system's setting) in WAL mode. IMMEDIATE transactions take SQLite's write lock at
 # BEGIN, so on SQLite every transaction that writes money is serialised: that is its row lock.
 DATABASE_PATH = env("DATABASE_PATH", default=str(BASE_DIR / "var" / "genbot.sqlite3"))
+# Lets several test runs share one machine: each gets its own test database.
+TEST_DB_SUFFIX = env("TEST_DB_SUFFIX", default="")
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATABASE_PATH}")}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -81,12 +83,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # Tests use a file, not ":memory:", so that threads in concurrency tests share one database.
-    _db["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=str(BASE_DIR / "var" / "test_genbot.sqlite3"))}
+    _db["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test_genbot{TEST_DB_SUFFIX}.sqlite3")}
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
-    if env("TEST_DATABASE_NAME", default=""):
-        _db["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}{TEST_DB_SUFFIX}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
