@@ -129,6 +129,8 @@ MONEY_MAX_KOPECKS = env.int("MONEY_MAX_KOPECKS", default=10_000_000_00)
 
 # --- telegram ---------------------------------------------------------------------------------
 BOT_TOKEN = env("BOT_TOKEN", default="")
+# Any Bot API server: Telegram's, or the local sandbox. telebot's API_URL/FILE_URL derive from it.
+TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/")
 
 # --- payments ---------------------------------------------------------------------------------
 YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="")
