@@ -1,0 +1,1 @@
+"""The local Bot API sandbox: ``SandboxServer`` (see ``server.py``)."""

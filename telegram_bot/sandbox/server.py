@@ -1,0 +1,612 @@
+"""A local Bot API server: the part of Telegram's Bot API genbot uses, plus a browser chat page.
+
+The real bot (telebot, the sender) talks to it exactly as to api.telegram.org, through
+``TELEGRAM_API_URL``. It keeps every chat in memory, hands the person's messages, button presses
+and payments to the bot as updates (long-polling ``getUpdates`` or pushed to a webhook), and
+enforces Telegram's flood limits with real 429 answers. Start it on port 0 in a thread
+(``SandboxServer(port=0).start()``) or with ``manage.py run_sandbox --port 8081``.
+"""
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+from telegram_bot.flood import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+BOT_USER = {"id": 7000000001, "is_bot": True, "first_name": "genbot (sandbox)", "username": "genbot_sandbox_bot"}
+# Telegram's limits: about one message a second per chat (a short burst passes), 30 a second overall.
+CHAT_RATE, CHAT_BURST = 1.0, 3
+GLOBAL_RATE, GLOBAL_BURST = 30.0, 30
+COUNTED_METHODS = {"sendMessage", "editMessageText", "sendPhoto", "sendVideo", "sendDocument", "sendInvoice"}
+MEDIA_METHODS = {"sendPhoto": "photo", "sendVideo": "video", "sendDocument": "document"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, parameters: dict | None = None):
+        super().__init__(description)
+        self.code, self.description, self.parameters = code, description, parameters
+
+
+class SandboxState:
+    """Everything the server knows; every method is thread-safe."""
+
+    def __init__(self, *, flood_limits: bool = True):
+        self.cond = threading.Condition()
+        self.flood_limits = flood_limits
+        self.chat_bucket = TokenBucket(rate=CHAT_RATE, capacity=CHAT_BURST)
+        self.global_bucket = TokenBucket(rate=GLOBAL_RATE, capacity=GLOBAL_BURST)
+        self.updates: list[dict] = []
+        self._update_ids = itertools.count(1)
+        self.chats: dict[int, list[dict]] = {}
+        self._message_ids: dict[int, itertools.count] = {}
+        self.files: dict[str, tuple[bytes, str, str]] = {}
+        self.pre_checkouts: dict[str, dict] = {}
+        self.callback_answers: dict[str, dict] = {}
+        self.refunds: list[dict] = []
+        self.blocked_chats: set[int] = set()
+        self.webhook: dict = {"url": "", "secret_token": ""}
+        self.allowed_updates: list[str] | None = None
+        self.stats = {"requests": 0, "messages": 0, "too_many_requests": 0}
+        self.users: dict[int, dict] = {}
+        self.forced_429: list[int] = []  # retry_after values to answer the next counted calls with
+
+    # --- the person's side ------------------------------------------------------------------
+
+    def user(self, chat_id: int, **profile) -> dict:
+        with self.cond:
+            user = self.users.setdefault(
+                chat_id, {"id": chat_id, "is_bot": False, "first_name": f"User {chat_id}", "language_code": "ru"}
+            )
+            user.update({k: v for k, v in profile.items() if v})
+            return dict(user)
+
+    def _new_message(self, chat_id: int, *, outgoing: bool, **fields) -> dict:
+        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        user = self.users.get(chat_id) or {"id": chat_id, "is_bot": False, "first_name": f"User {chat_id}"}
+        message = {
+            "message_id": next(counter),
+            "from": BOT_USER if outgoing else user,
+            "chat": {"id": chat_id, "type": "private", "first_name": user.get("first_name", "")},
+            "date": int(time.time()),
+            **fields,
+        }
+        self.chats.setdefault(chat_id, []).append(message)
+        message["_seq"] = self._seq()
+        return message
+
+    def _seq(self) -> int:
+        self._seq_value = getattr(self, "_seq_value", 0) + 1
+        return self._seq_value
+
+    def push_update(self, kind: str, payload: dict) -> dict:
+        with self.cond:
+            update = {"update_id": next(self._update_ids), kind: payload}
+            self.updates.append(update)
+            self.cond.notify_all()
+            return update
+
+    def push_raw_update(self, update: dict) -> dict:
+        """An update exactly as given (malformed ones included), with a fresh update_id."""
+        with self.cond:
+            update = {**update, "update_id": next(self._update_ids)}
+            self.updates.append(update)
+            self.cond.notify_all()
+            return update
+
+    def user_sends(self, chat_id: int, text: str | None = None, **fields) -> dict:
+        with self.cond:
+            self.user(chat_id)
+            if text is not None:
+                fields["text"] = text
+                if text.startswith("/"):
+                    command = text.split()[0]
+                    fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+            message = self._new_message(chat_id, outgoing=False, **fields)
+            return self.push_update("message", _public(message))
+
+    def user_sends_photo(self, chat_id: int, data: bytes, *, caption: str = "", mime: str = "image/png") -> dict:
+        file_id = self.store_file(data, mime, "photo.png")
+        photo = [{"file_id": file_id, "file_unique_id": file_id[:16], "width": 512, "height": 512, "file_size": len(data)}]
+        fields = {"photo": photo}
+        if caption:
+            fields["caption"] = caption
+        return self.user_sends(chat_id, **fields)
+
+    def user_presses(self, chat_id: int, message_id: int, data: str) -> dict:
+        with self.cond:
+            message = self.find_message(chat_id, message_id)
+            query = {
+                "id": uuid.uuid4().hex[:16],
+                "from": self.user(chat_id),
+                "chat_instance": str(chat_id),
+                "data": data,
+                "message": _public(message) if message else None,
+            }
+            if query["message"] is None:
+                query.pop("message")
+            return self.push_update("callback_query", query)
+
+    def user_pays_invoice(self, chat_id: int, message_id: int) -> dict:
+        """Start a Stars payment: the bot gets a pre_checkout_query; its answer settles it."""
+        with self.cond:
+            message = self.find_message(chat_id, message_id)
+            if message is None or "invoice" not in message:
+                raise ApiError(400, "Bad Request: no invoice in that message")
+            invoice = message["invoice"]
+            query_id = uuid.uuid4().hex[:16]
+            self.pre_checkouts[query_id] = {"chat_id": chat_id, "message_id": message_id, "answered": None}
+            return self.push_update(
+                "pre_checkout_query",
+                {
+                    "id": query_id,
+                    "from": self.user(chat_id),
+                    "currency": invoice["currency"],
+                    "total_amount": invoice["total_amount"],
+                    "invoice_payload": message["_payload"],
+                },
+            )
+
+    # --- reads (the chat page, tests) --------------------------------------------------------
+
+    def find_message(self, chat_id: int, message_id: int) -> dict | None:
+        for message in self.chats.get(chat_id, []):
+            if message["message_id"] == message_id:
+                return message
+        return None
+
+    def messages(self, chat_id: int, *, after_seq: int = 0) -> list[dict]:
+        with self.cond:
+            return [dict(m) for m in self.chats.get(chat_id, []) if m["_seq"] > after_seq]
+
+    def bot_messages(self, chat_id: int) -> list[dict]:
+        return [m for m in self.messages(chat_id) if m["from"].get("is_bot")]
+
+    def store_file(self, data: bytes, mime: str, name: str) -> str:
+        file_id = "F" + uuid.uuid4().hex
+        with self.cond:
+            self.files[file_id] = (data, mime, name)
+        return file_id
+
+    # --- the Bot API ------------------------------------------------------------------------
+
+    def call(self, method: str, params: dict, files: dict) -> object:
+        with self.cond:
+            self.stats["requests"] += 1
+        handler = getattr(self, f"api_{method}", None)
+        if handler is None:
+            raise ApiError(404, "Not Found: method not found")
+        if method in COUNTED_METHODS:
+            self._check_flood(_chat_id(params))
+        return handler(params, files)
+
+    def _check_flood(self, chat_id: int) -> None:
+        if chat_id in self.blocked_chats:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        with self.cond:
+            if self.forced_429:
+                retry_after = self.forced_429.pop(0)
+                self.stats["too_many_requests"] += 1
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        if not self.flood_limits:
+            return
+        wait = self.chat_bucket.try_take(chat_id) or self.global_bucket.try_take()
+        if wait:
+            retry_after = max(1, int(wait + 0.999))
+            with self.cond:
+                self.stats["too_many_requests"] += 1
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+
+    def api_getMe(self, params, files):
+        return {**BOT_USER, "can_join_groups": False, "supports_inline_queries": False}
+
+    def api_getUpdates(self, params, files):
+        if self.webhook["url"]:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        offset = int(params.get("offset") or 0)
+        limit = min(100, int(params.get("limit") or 100))
+        timeout = min(50.0, float(params.get("timeout") or 0))
+        if params.get("allowed_updates"):
+            allowed = params["allowed_updates"]
+            self.allowed_updates = json.loads(allowed) if isinstance(allowed, str) else list(allowed)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            if offset:
+                self.updates = [u for u in self.updates if u["update_id"] >= offset] if offset > 0 else self.updates[offset:]
+            while True:
+                ready = [u for u in self.updates if self._allowed(u)][:limit]
+                remaining = deadline - time.monotonic()
+                if ready or remaining <= 0:
+                    return ready
+                self.cond.wait(remaining)
+
+    def _allowed(self, update: dict) -> bool:
+        if not self.allowed_updates:
+            return True
+        return any(kind in update for kind in self.allowed_updates) or not any(
+            k for k in update if k != "update_id" and k in _UPDATE_KINDS
+        )
+
+    def api_setWebhook(self, params, files):
+        with self.cond:
+            self.webhook = {"url": params.get("url") or "", "secret_token": params.get("secret_token") or ""}
+            if params.get("allowed_updates"):
+                allowed = params["allowed_updates"]
+                self.allowed_updates = json.loads(allowed) if isinstance(allowed, str) else list(allowed)
+            if _truthy(params.get("drop_pending_updates")):
+                self.updates.clear()
+            self.cond.notify_all()
+        return True
+
+    def api_deleteWebhook(self, params, files):
+        with self.cond:
+            self.webhook = {"url": "", "secret_token": ""}
+            if _truthy(params.get("drop_pending_updates")):
+                self.updates.clear()
+            self.cond.notify_all()
+        return True
+
+    def api_getWebhookInfo(self, params, files):
+        return {"url": self.webhook["url"], "has_custom_certificate": False, "pending_update_count": len(self.updates)}
+
+    def _bot_message(self, params: dict, **fields) -> dict:
+        chat_id = _chat_id(params)
+        markup = _json_param(params.get("reply_markup"))
+        if markup:
+            fields["reply_markup"] = markup
+        with self.cond:
+            message = self._new_message(chat_id, outgoing=True, **fields)
+            self.stats["messages"] += 1
+            self.cond.notify_all()
+            return _public(message)
+
+    def api_sendMessage(self, params, files):
+        text = params.get("text") or ""
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        return self._bot_message(params, text=text)
+
+    def api_editMessageText(self, params, files):
+        chat_id = _chat_id(params)
+        message_id = int(params.get("message_id") or 0)
+        text = params.get("text") or ""
+        markup = _json_param(params.get("reply_markup"))
+        with self.cond:
+            message = self.find_message(chat_id, message_id)
+            if message is None or not message["from"].get("is_bot"):
+                raise ApiError(400, "Bad Request: message to edit not found")
+            if message.get("text") == text and message.get("reply_markup") == markup:
+                raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+            message["text"] = text
+            if markup:
+                message["reply_markup"] = markup
+            else:
+                message.pop("reply_markup", None)
+            message["edit_date"] = int(time.time())
+            message["_seq"] = self._seq()
+            self.stats["messages"] += 1
+            self.cond.notify_all()
+            return _public(message)
+
+    def _send_media(self, method: str, params: dict, files: dict) -> dict:
+        field = MEDIA_METHODS[method]
+        if field in files:
+            data, mime, name = files[field]
+            file_id = self.store_file(data, mime, name)
+        else:
+            file_id = params.get(field) or ""
+            if file_id not in self.files:
+                raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            data, mime, name = self.files[file_id]
+        described = {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data), "mime_type": mime}
+        if field == "photo":
+            payload = [{**described, "width": 512, "height": 512}]
+        elif field == "video":
+            payload = {**described, "width": 512, "height": 512, "duration": int(params.get("duration") or 5)}
+        else:
+            payload = {**described, "file_name": name}
+        fields = {field: payload}
+        if params.get("caption"):
+            fields["caption"] = params["caption"]
+        return self._bot_message(params, **fields)
+
+    def api_sendPhoto(self, params, files):
+        return self._send_media("sendPhoto", params, files)
+
+    def api_sendVideo(self, params, files):
+        return self._send_media("sendVideo", params, files)
+
+    def api_sendDocument(self, params, files):
+        return self._send_media("sendDocument", params, files)
+
+    def api_sendInvoice(self, params, files):
+        prices = _json_param(params.get("prices")) or []
+        total = sum(int(p["amount"]) for p in prices)
+        if not params.get("payload") or total <= 0:
+            raise ApiError(400, "Bad Request: invoice payload and prices are required")
+        invoice = {
+            "title": params.get("title", ""),
+            "description": params.get("description", ""),
+            "start_parameter": params.get("start_parameter", ""),
+            "currency": params.get("currency", "XTR"),
+            "total_amount": total,
+        }
+        message = self._bot_message(params, invoice=invoice)
+        with self.cond:
+            self.find_message(message["chat"]["id"], message["message_id"])["_payload"] = params["payload"]
+        return message
+
+    def api_answerCallbackQuery(self, params, files):
+        with self.cond:
+            self.callback_answers[params.get("callback_query_id", "")] = dict(params)
+            self.cond.notify_all()
+        return True
+
+    def api_answerPreCheckoutQuery(self, params, files):
+        query_id = params.get("pre_checkout_query_id", "")
+        with self.cond:
+            pending = self.pre_checkouts.get(query_id)
+            if pending is None:
+                raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            ok = _truthy(params.get("ok"))
+            pending["answered"] = {"ok": ok, "error_message": params.get("error_message", "")}
+            if ok:
+                invoice_message = self.find_message(pending["chat_id"], pending["message_id"])
+                invoice = invoice_message["invoice"]
+                charge_id = "stxsandbox" + uuid.uuid4().hex[:20]
+                self.user_sends(
+                    pending["chat_id"],
+                    successful_payment={
+                        "currency": invoice["currency"],
+                        "total_amount": invoice["total_amount"],
+                        "invoice_payload": invoice_message["_payload"],
+                        "telegram_payment_charge_id": charge_id,
+                        "provider_payment_charge_id": "",
+                    },
+                )
+            self.cond.notify_all()
+        return True
+
+    def api_refundStarPayment(self, params, files):
+        with self.cond:
+            self.refunds.append(dict(params))
+        return True
+
+    def api_getFile(self, params, files):
+        file_id = params.get("file_id", "")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        data, mime, name = self.files[file_id]
+        return {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data), "file_path": f"files/{file_id}"}
+
+    def api_setMyCommands(self, params, files):
+        return True
+
+
+_UPDATE_KINDS = {"message", "edited_message", "callback_query", "pre_checkout_query", "shipping_query",
+                 "inline_query", "chosen_inline_result", "channel_post", "my_chat_member", "chat_member"}
+
+
+def _public(message: dict | None) -> dict | None:
+    if message is None:
+        return None
+    return {k: v for k, v in message.items() if not k.startswith("_")}
+
+
+def _chat_id(params: dict) -> int:
+    try:
+        return int(params.get("chat_id"))
+    except (TypeError, ValueError):
+        raise ApiError(400, "Bad Request: chat not found") from None
+
+
+def _json_param(value):
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ApiError(400, "Bad Request: can't parse JSON parameter") from None
+    return value
+
+
+def _truthy(value) -> bool:
+    return value in (True, "true", "True", "1", 1)
+
+
+def parse_body(content_type: str, body: bytes) -> tuple[dict, dict]:
+    """Form fields and files of a request body (JSON, urlencoded or multipart)."""
+    params: dict = {}
+    files: dict = {}
+    if not body:
+        return params, files
+    if content_type.startswith("application/json"):
+        data = json.loads(body or b"{}")
+        return {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()}, files
+    if content_type.startswith("multipart/form-data"):
+        parser = email.parser.BytesParser(policy=email.policy.HTTP)
+        message = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            filename = part.get_filename()
+            payload = part.get_payload(decode=True) or b""
+            if filename is not None:
+                files[name] = (payload, part.get_content_type(), filename)
+            else:
+                params[name] = payload.decode("utf-8")
+        return params, files
+    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), files
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_HTTPServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        logger.debug("sandbox %s", format % args)
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def _dispatch(self):
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        try:
+            extra, files = parse_body(self.headers.get("Content-Type", ""), body)
+        except ValueError:
+            return self._json(400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse body"})
+        params.update(extra)
+        state = self.server.state
+        api = re.match(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$", url.path)
+        if api:
+            try:
+                result = state.call(api["method"], params, files)
+            except ApiError as exc:
+                body = {"ok": False, "error_code": exc.code, "description": exc.description}
+                if exc.parameters:
+                    body["parameters"] = exc.parameters
+                return self._json(exc.code, body)
+            return self._json(200, {"ok": True, "result": result})
+        download = re.match(r"^/(?:file/bot[^/]+/files|sandbox/file)/(?P<file_id>\w+)$", url.path)
+        if download:
+            item = state.files.get(download["file_id"])
+            if item is None:
+                return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            data, mime, _name = item
+            return self._send(200, data, mime)
+        try:
+            if url.path in ("/", "/chat", "/chat/"):
+                return self._send(200, render_chat_page().encode(), "text/html; charset=utf-8")
+            if url.path == "/sandbox/api/messages":
+                chat_id = int(params["chat_id"])
+                after = int(params.get("after") or 0)
+                messages = state.messages(chat_id, after_seq=after)
+                return self._json(200, {"ok": True, "messages": messages})
+            if url.path == "/sandbox/api/send":
+                chat_id = int(params["chat_id"])
+                state.user(chat_id, first_name=params.get("first_name"), language_code=params.get("language_code"))
+                if "photo" in files:
+                    data, mime, _name = files["photo"]
+                    state.user_sends_photo(chat_id, data, caption=params.get("text", ""), mime=mime)
+                else:
+                    state.user_sends(chat_id, params.get("text", ""))
+                return self._json(200, {"ok": True})
+            if url.path == "/sandbox/api/press":
+                state.user_presses(int(params["chat_id"]), int(params["message_id"]), params["data"])
+                return self._json(200, {"ok": True})
+            if url.path == "/sandbox/api/pay":
+                state.user_pays_invoice(int(params["chat_id"]), int(params["message_id"]))
+                return self._json(200, {"ok": True})
+            if url.path == "/sandbox/api/stats":
+                return self._json(200, {"ok": True, **state.stats})
+        except (KeyError, ValueError) as exc:
+            return self._json(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
+        except ApiError as exc:
+            return self._json(exc.code, {"ok": False, "error_code": exc.code, "description": exc.description})
+        return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+    def _json(self, status: int, payload: dict):
+        self._send(status, json.dumps(payload, ensure_ascii=False).encode(), "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def render_chat_page() -> str:
+    from django.template.loader import render_to_string
+
+    return render_to_string("sandbox/chat.html", {"bot": BOT_USER})
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, state: SandboxState):
+        self.state = state
+        super().__init__(address, _Handler)
+
+
+class SandboxServer:
+    """The sandbox HTTP server; ``start()`` runs it in daemon threads and returns its URL."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, flood_limits: bool = True):
+        self.state = SandboxState(flood_limits=flood_limits)
+        self.httpd = _HTTPServer((host, port), self.state)
+        self.host, self.port = self.httpd.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+
+    def start(self) -> "SandboxServer":
+        serve = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="sandbox-http", daemon=True)
+        push = threading.Thread(target=self._push_webhooks, name="sandbox-webhook", daemon=True)
+        self._threads = [serve, push]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self.state.cond:
+            self.state.cond.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _push_webhooks(self) -> None:
+        """While a webhook is set, POST each update to it (with the secret header) until it answers 200."""
+        session = requests.Session()
+        state = self.state
+        while not self._stopped.is_set():
+            with state.cond:
+                while not self._stopped.is_set() and not (state.webhook["url"] and state.updates):
+                    state.cond.wait(0.5)
+                if self._stopped.is_set():
+                    return
+                update, hook = state.updates[0], dict(state.webhook)
+            headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+            try:
+                answer = session.post(hook["url"], json=update, headers=headers, timeout=30)
+                delivered = answer.status_code == 200
+            except requests.RequestException:
+                delivered = False
+            with state.cond:
+                if delivered and state.updates and state.updates[0] is update:
+                    state.updates.pop(0)
+            if not delivered:
+                self._stopped.wait(1)
