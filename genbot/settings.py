@@ -131,14 +131,124 @@ MONEY_MAX_KOPECKS = env.int("MONEY_MAX_KOPECKS", default=10_000_000_00)
 BOT_TOKEN = env("BOT_TOKEN", default="")
 # Any Bot API server: Telegram's, or the local sandbox. telebot's API_URL/FILE_URL derive from it.
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/")
+# The token used against the local sandbox when BOT_TOKEN is empty (the sandbox accepts any).
+BOT_DEMO_TOKEN = env("BOT_DEMO_TOKEN", default="123456789:sandbox-demo-token")
+# Webhook mode (several machines): Telegram POSTs updates to this URL with the secret header.
+TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", default="")
+TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
+TELEGRAM_POLL_TIMEOUT = env.int("TELEGRAM_POLL_TIMEOUT", default=20)
+BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=8)
+# Outgoing flood limits (Telegram: ~1 message a second per chat, 30 a second overall).
+TELEGRAM_SEND_PER_CHAT = env.float("TELEGRAM_SEND_PER_CHAT", default=1.0)
+TELEGRAM_SEND_GLOBAL = env.float("TELEGRAM_SEND_GLOBAL", default=30.0)
+TELEGRAM_SENDER_THREADS = env.int("TELEGRAM_SENDER_THREADS", default=16)
+# Incoming rate limit per customer: a sliding window in Redis (a local one when Redis is down).
+BOT_RATE_LIMIT = env.int("BOT_RATE_LIMIT", default=10)
+BOT_RATE_WINDOW = env.int("BOT_RATE_WINDOW", default=60)
+BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
 
 # --- payments ---------------------------------------------------------------------------------
-YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="")
-YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
+# Without a shop id the product runs offline against the local YooKassa stub
+# (`manage.py yookassa_stub --port 8082`) with a demo shop; with one, against the real API.
+YOOKASSA_USES_STUB = not env("YOOKASSA_SHOP_ID", default="")
+YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="") or "100500"
+YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="test_genbot_demo_secret" if YOOKASSA_USES_STUB else "")
+YOOKASSA_API_URL = env(
+    "YOOKASSA_API_URL",
+    default="http://127.0.0.1:8082/v3" if YOOKASSA_USES_STUB else "https://api.yookassa.ru/v3",
+).rstrip("/")
+# Where the customer lands after paying (the bot's t.me link in production).
+YOOKASSA_RETURN_URL = env("YOOKASSA_RETURN_URL", default="http://127.0.0.1:8000/" if YOOKASSA_USES_STUB else "https://t.me/")
+# Senders allowed to call /webhook/yookassa: YooKassa's published ranges; the stub posts from
+# 127.0.0.1, so the offline default adds loopback only while the stub is in use.
+YOOKASSA_ALLOWED_IPS = env.list(
+    "YOOKASSA_ALLOWED_IPS",
+    default=[
+        "185.71.76.0/27", "185.71.77.0/27", "77.75.153.0/25", "77.75.156.11", "77.75.156.35",
+        "77.75.154.128/25", "2a02:5180::/32",
+    ] + (["127.0.0.1", "::1"] if YOOKASSA_USES_STUB else []),
+)
+# How many reverse proxies in front of the web process append to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the sender).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# 54-FZ receipts sent with each YooKassa payment.
+YOOKASSA_RECEIPTS = env.bool("YOOKASSA_RECEIPTS", default=False)
+YOOKASSA_RECEIPT_VAT_CODE = env.int("YOOKASSA_RECEIPT_VAT_CODE", default=1)
+YOOKASSA_RECEIPT_PAYMENT_MODE = env("YOOKASSA_RECEIPT_PAYMENT_MODE", default="full_prepayment")
+YOOKASSA_RECEIPT_PAYMENT_SUBJECT = env("YOOKASSA_RECEIPT_PAYMENT_SUBJECT", default="service")
+YOOKASSA_RECEIPT_EMAIL = env("YOOKASSA_RECEIPT_EMAIL", default="")
+# Where the stub sends its notifications (offline runs).
+YOOKASSA_STUB_WEBHOOK_URL = env("YOOKASSA_STUB_WEBHOOK_URL", default="http://127.0.0.1:8000/webhook/yookassa")
+TOPUP_PRESETS_KOPECKS = env.list("TOPUP_PRESETS_KOPECKS", cast=int, default=[10_000, 30_000, 50_000, 100_000])
+TOPUP_MIN_KOPECKS = env.int("TOPUP_MIN_KOPECKS", default=10_000)
+TOPUP_MAX_KOPECKS = env.int("TOPUP_MAX_KOPECKS", default=10_000_000)
+# Kopecks credited per Telegram Star; an invoice older than the TTL is refused at pre-checkout.
+STARS_RATE_KOPECKS = env.int("STARS_RATE_KOPECKS", default=100)
+STARS_INVOICE_TTL_SECONDS = env.int("STARS_INVOICE_TTL_SECONDS", default=3600)
+# `sync_payments` asks the API about payments pending longer than this.
+PAYMENTS_SYNC_AFTER_MINUTES = env.int("PAYMENTS_SYNC_AFTER_MINUTES", default=10)
+# Serves /bench/ping (a trivial view) for bench/webhook.py's baseline; off in production.
+PAYMENTS_BENCH_PING = env.bool("PAYMENTS_BENCH_PING", default=False)
 
 # --- AI providers -----------------------------------------------------------------------------
 NANO_BANANA_API_KEY = env("NANO_BANANA_API_KEY", default="")
 KLING_API_KEY = env("KLING_API_KEY", default="")
+# auto: a real provider when its key is set, the fake otherwise; fake: always the fake; real:
+# always the real ones (a missing key fails the job).
+AI_PROVIDER = env("AI_PROVIDER", default="auto")
+GEMINI_API_URL = env("GEMINI_API_URL", default="https://generativelanguage.googleapis.com").rstrip("/")
+GEMINI_MODEL = env("GEMINI_MODEL", default="gemini-2.5-flash-image")
+KLING_API_URL = env("KLING_API_URL", default="https://api-singapore.klingai.com").rstrip("/")
+KLING_MODEL = env("KLING_MODEL", default="kling-v2-1")
+# Seconds to wait between two status polls of a Kling task, and for the whole task at most.
+KLING_POLL_INTERVAL = env.float("KLING_POLL_INTERVAL", default=5.0)
+KLING_TASK_TIMEOUT = env.int("KLING_TASK_TIMEOUT", default=900)
+# Seconds one HTTP request to a provider may take.
+AI_HTTP_TIMEOUT = env.float("AI_HTTP_TIMEOUT", default=120.0)
+# Retries of retryable provider errors (429, 5xx, time-outs): attempts in all, and the backoff
+# base in seconds (attempt n waits base * 2**n, with full jitter, at most AI_RETRY_MAX_DELAY).
+AI_RETRY_ATTEMPTS = env.int("AI_RETRY_ATTEMPTS", default=4)
+AI_RETRY_BASE_DELAY = env.float("AI_RETRY_BASE_DELAY", default=1.0)
+AI_RETRY_MAX_DELAY = env.float("AI_RETRY_MAX_DELAY", default=30.0)
+# The fake provider: seconds per generation and the share of generations that fail (0-1).
+FAKE_PROVIDER_LATENCY = env.float("FAKE_PROVIDER_LATENCY", default=2.0)
+FAKE_PROVIDER_FAILURE_RATE = env.float("FAKE_PROVIDER_FAILURE_RATE", default=0.0)
+
+# --- jobs -------------------------------------------------------------------------------------
+# Active (pending or processing) jobs one customer may have at once.
+MAX_ACTIVE_JOBS_PER_CUSTOMER = env.int("MAX_ACTIVE_JOBS_PER_CUSTOMER", default=3)
+# A processing job whose heartbeat is older than this many seconds is failed and refunded;
+# workers beat every JOB_HEARTBEAT_INTERVAL seconds (and report progress with the beat).
+JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=120)
+JOB_HEARTBEAT_INTERVAL = env.float("JOB_HEARTBEAT_INTERVAL", default=5.0)
+# A pending job older than this many seconds with no live queue message is enqueued again.
+JOB_REQUEUE_AFTER = env.int("JOB_REQUEUE_AFTER", default=60)
+# Results (and input media) are deleted this many days after the job finished.
+RESULT_TTL_DAYS = env.int("RESULT_TTL_DAYS", default=7)
+# Without Redis, jobs run in a thread pool of this size inside the process.
+JOB_FALLBACK_THREADS = env.int("JOB_FALLBACK_THREADS", default=4)
+# Seconds a Redis health answer is trusted, and how long a ping may take.
+JOB_REDIS_CHECK_INTERVAL = env.float("JOB_REDIS_CHECK_INTERVAL", default=10.0)
+JOB_REDIS_TIMEOUT = env.float("JOB_REDIS_TIMEOUT", default=0.5)
+# Input media: largest upload in bytes, smallest side in pixels for image-to-video.
+JOB_MAX_INPUT_BYTES = env.int("JOB_MAX_INPUT_BYTES", default=10 * 1024 * 1024)
+JOB_MIN_VIDEO_IMAGE_SIDE = env.int("JOB_MIN_VIDEO_IMAGE_SIDE", default=300)
+JOB_MAX_PROMPT_LENGTH = env.int("JOB_MAX_PROMPT_LENGTH", default=2500)
+# Default prices in kopecks (staff override them per kind/provider/mode/duration in the admin).
+PRICE_IMAGE = env.int("PRICE_IMAGE", default=1500)
+PRICE_IMAGE_EDIT = env.int("PRICE_IMAGE_EDIT", default=2000)
+PRICE_VIDEO_STD_PER_SECOND = env.int("PRICE_VIDEO_STD_PER_SECOND", default=1000)
+PRICE_VIDEO_PRO_PER_SECOND = env.int("PRICE_VIDEO_PRO_PER_SECOND", default=1800)
+# The RQ worker class for every worker (and the benchmark): SimpleWorker runs jobs in the
+# worker process itself (no fork per job), so a killed worker takes its job with it.
+RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="rq.worker.SimpleWorker")}
+# Repeating tasks run by `manage.py run_periodic`: (dotted path, queue, seconds or cron string).
+# Dotted paths, so jobs imports no other app; an entry that does not import is logged and skipped.
+PERIODIC_TASKS = [
+    ("jobs.tasks.reap_stuck_jobs_task", "default", 60),
+    ("jobs.tasks.cleanup_results_task", "default", "17 3 * * *"),
+    ("payments.tasks.sync_pending_payments", "default", 300),
+]
 
 # --- logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

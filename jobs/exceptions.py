@@ -1,0 +1,79 @@
+"""The rules jobs guards, one exception class each.
+
+Messages are lazy translations fit to show the customer; services raise them and change nothing.
+"""
+from django.utils.translation import gettext_lazy as _
+
+
+class JobError(Exception):
+    """Base for every refusal by jobs. ``str(exc)`` is fit to show a person."""
+
+    default_message = _("The request was refused.")
+
+    def __init__(self, message=None, **params):
+        # The message stays lazy and its parameters apart, so it renders in the language active
+        # where it is shown, not where it was raised.
+        self.message = message if message is not None else self.default_message
+        self.params = params
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = str(self.message)
+        return text % self.params if self.params else text
+
+
+class InvalidJobInput(JobError, ValueError):
+    default_message = _("The request is not valid.")
+
+
+class EmptyPrompt(InvalidJobInput):
+    default_message = _("Describe what to generate: the prompt is empty.")
+
+
+class PromptTooLong(InvalidJobInput):
+    default_message = _("The prompt is too long: keep it under %(limit)s characters.")
+
+    def __init__(self, *, limit: int):
+        self.limit = limit
+        super().__init__(limit=limit)
+
+
+class UnsupportedMedia(InvalidJobInput):
+    default_message = _("Send a JPEG, PNG or WebP picture.")
+
+
+class MediaTooLarge(InvalidJobInput):
+    default_message = _("The picture is too large: send one under %(megabytes)s MB.")
+
+    def __init__(self, *, limit_bytes: int):
+        self.limit_bytes = limit_bytes
+        super().__init__(megabytes=max(1, limit_bytes // (1024 * 1024)))
+
+
+class ImageTooSmall(InvalidJobInput):
+    default_message = _("The picture is too small for a video: each side must be at least %(pixels)s pixels.")
+
+    def __init__(self, *, min_side: int):
+        self.min_side = min_side
+        super().__init__(pixels=min_side)
+
+
+class MediaRequired(InvalidJobInput):
+    default_message = _("Send a picture to work from.")
+
+
+class InvalidJobOption(InvalidJobInput):
+    default_message = _("That option is not available.")
+
+
+class TooManyActiveJobs(JobError):
+    default_message = _("You already have %(limit)s generations running. Wait for one to finish.")
+
+    def __init__(self, *, limit: int):
+        self.limit = limit
+        super().__init__(limit=limit)
+
+
+class JobNotCancellable(JobError):
+    default_message = _("This generation has already finished; it cannot be cancelled.")
+

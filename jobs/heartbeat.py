@@ -1,0 +1,107 @@
+"""Heartbeats and progress of the jobs running in this process, batched into one UPDATE a beat.
+
+One daemon thread per process (started on first use, restarted after a fork) beats every
+``JOB_HEARTBEAT_INTERVAL`` seconds for each running job: it writes ``heartbeat_at`` and the
+latest progress with ``WHERE status = 'processing'``. When no row matches, the job was
+cancelled (or reaped) behind the worker's back: the job's flag is set and its provider stops at
+its next poll. Progress changes are announced with ``job_progress`` after the beat committed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from .models import Job, JobStatus
+from .providers.base import JobCancelled, ProgressReporter
+from .signals import job_progress
+
+logger = logging.getLogger(__name__)
+
+
+class RunningJob(ProgressReporter):
+    """The reporter handed to a provider: records progress, raises once the job is cancelled."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.progress = job.progress
+        self.saved_progress = job.progress
+        self.cancelled = threading.Event()
+
+    def report(self, progress: int) -> None:
+        self.progress = max(self.progress, min(99, int(progress)))
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise JobCancelled(self.job.pk)
+
+
+class HeartbeatMonitor:
+    def __init__(self) -> None:
+        self.running: dict[int, RunningJob] = {}
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._loop, name="genbot-heartbeat", daemon=True)
+        self.thread.start()
+
+    def add(self, run: RunningJob) -> None:
+        with self.lock:
+            self.running[run.job.pk] = run
+
+    def remove(self, run: RunningJob) -> None:
+        with self.lock:
+            self.running.pop(run.job.pk, None)
+
+    def _loop(self) -> None:
+        last = time.monotonic()
+        while True:
+            # Short naps, so a changed interval (tests) takes effect at once.
+            self.wake.wait(min(settings.JOB_HEARTBEAT_INTERVAL, 0.25))
+            self.wake.clear()
+            if time.monotonic() - last < settings.JOB_HEARTBEAT_INTERVAL:
+                continue
+            last = time.monotonic()
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - a failed beat must not end the thread
+                logger.exception("heartbeat failed")
+                connections.close_all()
+
+    def beat(self) -> None:
+        with self.lock:
+            runs = list(self.running.values())
+        if not runs:
+            return
+        close_old_connections()
+        now = timezone.now()
+        for run in runs:
+            progress = run.progress
+            matched = Job.objects.filter(pk=run.job.pk, status=JobStatus.PROCESSING).update(
+                heartbeat_at=now, progress=progress
+            )
+            if not matched:
+                run.cancelled.set()
+            elif progress != run.saved_progress:
+                run.saved_progress = progress
+                run.job.progress = progress
+                job_progress.send(sender=Job, job=run.job, progress=progress)
+
+
+_monitor: HeartbeatMonitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def monitor() -> HeartbeatMonitor:
+    """This process's monitor (a forked child gets a fresh one: threads do not survive fork)."""
+    global _monitor
+    with _monitor_lock:
+        if _monitor is None or _monitor.pid != os.getpid():
+            _monitor = HeartbeatMonitor()
+        return _monitor

@@ -1,0 +1,1 @@
+"""AI providers: one interface (``base``), real clients (``gemini``, ``kling``), a local fake."""

@@ -1,0 +1,243 @@
+"""The one interface every AI provider implements, its errors, and retries with backoff.
+
+Errors are sorted into two families:
+- ``RetryableProviderError``: the same request may succeed later (429, 5xx, time-outs, Kling
+  1302/1303, a malformed body). ``generate_with_retry`` waits with exponential backoff and full
+  jitter, then tries again.
+- ``FinalProviderError``: trying again cannot help (safety block, bad input, the provider
+  account's billing, an expired result URL). The job fails at once.
+Each error carries a short ``code`` for logs and the admin, and a ``user_message`` fit to show
+the customer (lazy, so it renders in the customer's language).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger(__name__)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    code = "provider_error"
+    retryable = False
+    user_message = _("The generation failed. The money was returned to your balance.")
+
+    def __init__(self, detail: str = "", *, user_message=None, retry_after: float | None = None):
+        self.detail = detail
+        if user_message is not None:
+            self.user_message = user_message
+        self.retry_after = retry_after
+        super().__init__(detail or self.code)
+
+
+class RetryableProviderError(ProviderError):
+    code = "temporary"
+    retryable = True
+    user_message = _("The generation service is busy right now. The money was returned; try again later.")
+
+
+class RateLimited(RetryableProviderError):
+    code = "rate_limited"
+
+
+class ProviderUnavailable(RetryableProviderError):
+    code = "unavailable"
+
+
+class ProviderTimeout(RetryableProviderError):
+    code = "timeout"
+    user_message = _("The generation service did not answer in time. The money was returned; try again.")
+
+
+class MalformedResponse(RetryableProviderError):
+    code = "malformed"
+
+
+class FinalProviderError(ProviderError):
+    code = "final"
+
+
+class SafetyBlocked(FinalProviderError):
+    code = "safety"
+    user_message = _(
+        "The request was blocked by the content safety filter. Change the description and try "
+        "again. The money was returned to your balance."
+    )
+
+
+class BadInput(FinalProviderError):
+    code = "bad_input"
+    user_message = _("The service could not use this request. Change it and try again. The money was returned.")
+
+
+class NoMediaReturned(FinalProviderError):
+    code = "no_media"
+    user_message = _("The service returned no picture for this request. Rephrase it and try again. The money was returned.")
+
+
+class ProviderBillingError(FinalProviderError):
+    code = "provider_billing"
+    user_message = _("The generation service is unavailable at the moment. The money was returned to your balance.")
+
+
+class ProviderAuthError(ProviderBillingError):
+    code = "provider_auth"
+
+
+class ResultExpired(FinalProviderError):
+    code = "result_expired"
+    user_message = _("The result could not be downloaded. The money was returned to your balance.")
+
+
+class ProviderNotConfigured(FinalProviderError):
+    code = "not_configured"
+
+
+class JobCancelled(Exception):
+    """Raised inside a provider at its next poll once the job was cancelled (or reaped)."""
+
+
+# --- requests and results ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    kind: str
+    prompt: str
+    input_image: bytes | None = None
+    input_mime: str = ""
+    aspect_ratio: str = ""
+    duration: int = 5
+    mode: str = "std"
+
+
+@dataclass(frozen=True)
+class GeneratedMedia:
+    content: bytes
+    mime_type: str
+
+    @property
+    def extension(self) -> str:
+        return MIME_EXTENSIONS.get(self.mime_type, "bin")
+
+
+MIME_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+}
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    media: list[GeneratedMedia]
+    # What the provider says the generation cost, in kopecks, when it says; None: the estimate.
+    cost: int | None = None
+    text: str = ""
+
+
+class ProgressReporter:
+    """How a provider talks back to the job running it: progress and the cancel flag.
+
+    The base reporter does nothing (tests and stubs); the worker passes one that records
+    progress for the next heartbeat and raises ``JobCancelled`` once the job was cancelled.
+    """
+
+    def report(self, progress: int) -> None:
+        """Record progress 0-100; may raise ``JobCancelled``."""
+
+    def check_cancelled(self) -> None:
+        """Raise ``JobCancelled`` when the job should stop."""
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = field(default_factory=lambda: settings.AI_RETRY_ATTEMPTS)
+    base_delay: float = field(default_factory=lambda: settings.AI_RETRY_BASE_DELAY)
+    max_delay: float = field(default_factory=lambda: settings.AI_RETRY_MAX_DELAY)
+
+    def delay(self, attempt: int, error: ProviderError) -> float:
+        """Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2**attempt)].
+
+        A provider's Retry-After is honoured as the lower bound.
+        """
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        wait = random.uniform(0, ceiling)
+        if error.retry_after:
+            wait = max(wait, min(error.retry_after, self.max_delay))
+        return wait
+
+
+# --- the interface ----------------------------------------------------------------------------
+
+
+class BaseAIProvider(ABC):
+    name: str = "base"
+    kinds: tuple[str, ...] = ()
+
+    def supports(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
+        """One attempt; raises a ``ProviderError`` subclass on failure."""
+
+    def generate_with_retry(
+        self,
+        request: GenerationRequest,
+        reporter: ProgressReporter | None = None,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> GenerationResult:
+        """``generate`` with retries of retryable errors; a final error is raised at once.
+
+        Unknown exceptions are not retried: they are bugs, and the job fails with a generic
+        message. ``JobCancelled`` passes through untouched.
+        """
+        reporter = reporter or ProgressReporter()
+        policy = policy or RetryPolicy()
+        attempt = 0
+        while True:
+            reporter.check_cancelled()
+            try:
+                return self.generate(request, reporter)
+            except RetryableProviderError as exc:
+                attempt += 1
+                if attempt >= policy.attempts:
+                    logger.warning("%s: giving up after %s attempts: %s", self.name, attempt, exc)
+                    raise
+                wait = policy.delay(attempt - 1, exc)
+                logger.info("%s: %s (attempt %s), retrying in %.2fs", self.name, exc, attempt, wait)
+                _sleep_watching(reporter, wait, sleep)
+
+
+def _sleep_watching(reporter: ProgressReporter, seconds: float, sleep: Callable[[float], None]) -> None:
+    """Sleep in short steps so a cancel is noticed during a long backoff."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reporter.check_cancelled()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sleep(min(left, 1.0))
+
+
+class ImageProvider(BaseAIProvider):
+    kinds = ("image", "image_edit")
+
+
+class VideoProvider(BaseAIProvider):
+    kinds = ("video_text", "video_image")

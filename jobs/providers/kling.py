@@ -1,0 +1,208 @@
+"""Kling video generation through its task API.
+
+Authentication is a JWT (HS256) signed with the secret key, issued by the access key
+(``iss``), valid from 5 seconds ago (``nbf``) for 30 minutes (``exp``), sent as a Bearer token.
+A task is created with ``POST /v1/videos/text2video`` or ``/v1/videos/image2video`` and polled
+with ``GET /v1/videos/<endpoint>/<task_id>`` until ``task_status`` is ``succeed`` or
+``failed``; the video URL in ``task_result.videos`` expires, so it is downloaded at once.
+
+Answers carry a business ``code`` (0 = success) beside the HTTP status; the code decides:
+1000-1004 authentication, 1100-1103 the account (arrears, resource pack), 1200-1201 parameters,
+1300-1301 platform strategy and content safety, 1302-1303 rate and concurrency limits (retry),
+1304 IP whitelist, 5000-5002 server errors (retry).
+"""
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+
+import jwt
+import requests
+from django.conf import settings
+
+from .base import (
+    BadInput,
+    FinalProviderError,
+    GeneratedMedia,
+    GenerationRequest,
+    GenerationResult,
+    MalformedResponse,
+    ProgressReporter,
+    ProviderAuthError,
+    ProviderBillingError,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ResultExpired,
+    RetryableProviderError,
+    SafetyBlocked,
+    VideoProvider,
+)
+from .http import json_body, retry_after, send
+
+ASPECT_RATIOS = {"16:9", "9:16", "1:1"}
+POLL_ERRORS_TOLERATED = 5
+SAFETY_WORDS = ("risk", "safety", "sensitive", "inappropriate", "violat")
+
+
+def split_key(value: str) -> tuple[str, str]:
+    """``KLING_API_KEY`` holds ``access:secret``."""
+    access, _sep, secret = (value or "").partition(":")
+    return access.strip(), secret.strip()
+
+
+def make_token(access_key: str, secret_key: str, *, now: float | None = None, ttl: int = 1800) -> str:
+    now = int(now if now is not None else time.time())
+    payload = {"iss": access_key, "exp": now + ttl, "nbf": now - 5}
+    return jwt.encode(payload, secret_key, algorithm="HS256", headers={"alg": "HS256", "typ": "JWT"})
+
+
+def error_for(code: int, http_status: int, message: str, response: requests.Response | None = None) -> ProviderError:
+    detail = f"HTTP {http_status} code {code}: {message}"
+    if 1000 <= code <= 1004 or code == 1304:
+        return ProviderAuthError(detail)
+    if 1100 <= code <= 1103:
+        return ProviderBillingError(detail)
+    if code in (1200, 1201):
+        return BadInput(detail)
+    if code in (1300, 1301):
+        return SafetyBlocked(detail)
+    if code in (1302, 1303):
+        return RateLimited(detail, retry_after=retry_after(response) if response is not None else None)
+    if code == 5002 or http_status == 504:
+        return ProviderTimeout(detail)
+    if 5000 <= code <= 5999 or http_status >= 500:
+        return ProviderUnavailable(detail)
+    if http_status == 429:
+        return RateLimited(detail)
+    if http_status in (401, 403):
+        return ProviderAuthError(detail)
+    return BadInput(detail)
+
+
+class KlingVideoProvider(VideoProvider):
+    name = "kling"
+
+    def __init__(self, *, api_key: str | None = None, api_url: str | None = None, model: str | None = None,
+                 timeout: float | None = None, poll_interval: float | None = None,
+                 task_timeout: float | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.access_key, self.secret_key = split_key(api_key if api_key is not None else settings.KLING_API_KEY)
+        self.api_url = (api_url or settings.KLING_API_URL).rstrip("/")
+        self.model = model or settings.KLING_MODEL
+        self.timeout = timeout if timeout is not None else settings.AI_HTTP_TIMEOUT
+        self.poll_interval = poll_interval if poll_interval is not None else settings.KLING_POLL_INTERVAL
+        self.task_timeout = task_timeout if task_timeout is not None else settings.KLING_TASK_TIMEOUT
+        self.session = session or requests.Session()
+        self.sleep = sleep
+
+    # --- protocol ---
+
+    def _headers(self) -> dict:
+        token = make_token(self.access_key, self.secret_key)
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        response = send(self.session, method, f"{self.api_url}{path}", timeout=self.timeout,
+                        headers=self._headers(), **kwargs)
+        try:
+            body = json_body(response)
+        except MalformedResponse:
+            if response.status_code >= 500:
+                raise ProviderUnavailable(f"HTTP {response.status_code}") from None
+            raise
+        code = body.get("code")
+        if response.status_code != 200 or code != 0:
+            if not isinstance(code, int):
+                code = -1
+            raise error_for(code, response.status_code, str(body.get("message", "")), response)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise MalformedResponse("answer without data")
+        return data
+
+    @staticmethod
+    def endpoint(kind: str) -> str:
+        return "image2video" if kind == "video_image" else "text2video"
+
+    def build_body(self, request: GenerationRequest) -> dict:
+        body = {
+            "model_name": self.model,
+            "prompt": request.prompt,
+            "mode": request.mode if request.mode in ("std", "pro") else "std",
+            "duration": str(request.duration if request.duration in (5, 10) else 5),
+        }
+        if request.kind == "video_image":
+            if not request.input_image:
+                raise BadInput("image2video needs an image")
+            body["image"] = base64.b64encode(request.input_image).decode("ascii")
+        elif request.aspect_ratio in ASPECT_RATIOS:
+            body["aspect_ratio"] = request.aspect_ratio
+        return body
+
+    # --- the generation ---
+
+    def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
+        if not (self.access_key and self.secret_key):
+            raise ProviderNotConfigured("KLING_API_KEY must be access:secret")
+        endpoint = self.endpoint(request.kind)
+        created = self._call("POST", f"/v1/videos/{endpoint}", json=self.build_body(request))
+        task_id = created.get("task_id")
+        if not task_id:
+            raise MalformedResponse("no task_id in the answer")
+        reporter.report(5)
+        task = self.wait_for(endpoint, str(task_id), reporter)
+        videos = (task.get("task_result") or {}).get("videos") or []
+        if not videos or not videos[0].get("url"):
+            raise MalformedResponse(f"task {task_id} succeeded without a video")
+        reporter.report(95)
+        content = self.download(videos[0]["url"])
+        return GenerationResult(media=[GeneratedMedia(content=content, mime_type="video/mp4")])
+
+    def wait_for(self, endpoint: str, task_id: str, reporter: ProgressReporter) -> dict:
+        started = time.monotonic()
+        expected = 60.0 if self.task_timeout > 60 else float(self.task_timeout)
+        transient = 0
+        while True:
+            try:
+                task = self._call("GET", f"/v1/videos/{endpoint}/{task_id}")
+                transient = 0
+            except RetryableProviderError:
+                # Retried here, not by generate_with_retry: that would start a second paid task.
+                transient += 1
+                if transient >= POLL_ERRORS_TOLERATED:
+                    raise
+                reporter.check_cancelled()
+                self.sleep(self.poll_interval)
+                continue
+            status = task.get("task_status")
+            if status == "succeed":
+                return task
+            if status == "failed":
+                message = str(task.get("task_status_msg") or "")
+                if any(word in message.lower() for word in SAFETY_WORDS):
+                    raise SafetyBlocked(f"task {task_id} failed: {message}")
+                raise FinalProviderError(f"task {task_id} failed: {message}")
+            if status not in ("submitted", "processing"):
+                raise MalformedResponse(f"task {task_id}: unknown status {status!r}")
+            elapsed = time.monotonic() - started
+            if elapsed > self.task_timeout:
+                # Not retryable: a new task would be a second paid generation.
+                raise FinalProviderError(f"task {task_id} still {status} after {elapsed:.0f}s",
+                                         user_message=ProviderTimeout.user_message)
+            # Progress creeps towards 90 % over the usual generation time, never reaching it.
+            reporter.report(10 + int(80 * min(elapsed / (expected * 3), 1) ** 0.5 * 0.99))
+            self.sleep(self.poll_interval)
+
+    def download(self, url: str) -> bytes:
+        response = send(self.session, "GET", url, timeout=self.timeout)
+        if response.status_code in (403, 404, 410):
+            raise ResultExpired(f"video URL answered {response.status_code}")
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"video download answered {response.status_code}")
+        if not response.content:
+            raise MalformedResponse("empty video")
+        return response.content

@@ -1,0 +1,174 @@
+"""Getting a job to a worker: an RQ queue when Redis answers, else a thread pool in this process.
+
+Whether Redis answers is asked with a ``PING`` on a connection with a short socket timeout
+and the answer is trusted for ``JOB_REDIS_CHECK_INTERVAL`` seconds, so a chat handler never
+waits on a dead Redis more than once per interval. An enqueue that fails all the same marks
+Redis down and falls back. The fallback pool is bounded (``JOB_FALLBACK_THREADS``), created on
+first use, and runs the same task function as the RQ workers; a job never runs in the caller's
+thread.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import django_rq
+import redis
+from django.conf import settings
+from django.db import connections
+
+from .models import JobKind
+
+logger = logging.getLogger(__name__)
+
+TASK_PATH = "jobs.tasks.run_job"
+
+
+def queue_name_for(kind: str) -> str:
+    return "videos" if kind in JobKind.videos() else "images"
+
+
+def rq_job_id(job_id: int) -> str:
+    """The RQ job id of a generation job: one per job, so a lost message is easy to check."""
+    return f"genbot-job-{job_id}"
+
+
+# --- is Redis there? ----------------------------------------------------------------------------
+
+_connections: dict[str, redis.Redis] = {}
+_health: dict[str, tuple[float, bool]] = {}
+_lock = threading.Lock()
+
+
+def _queue_url(queue_name: str) -> str:
+    return settings.RQ_QUEUES[queue_name]["URL"]
+
+
+def redis_connection(queue_name: str = "default") -> redis.Redis:
+    """A connection to the queue's Redis with short time-outs (one per URL per process)."""
+    url = _queue_url(queue_name)
+    conn = _connections.get(url)
+    if conn is None:
+        timeout = settings.JOB_REDIS_TIMEOUT
+        conn = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 5.0))
+        _connections[url] = conn
+    return conn
+
+
+def redis_available(queue_name: str = "default") -> bool:
+    url = _queue_url(queue_name)
+    checked = _health.get(url)
+    now = time.monotonic()
+    if checked is not None and now - checked[0] < settings.JOB_REDIS_CHECK_INTERVAL:
+        return checked[1]
+    try:
+        conn = redis_connection(queue_name)
+        # A ping answers within the connect time-out when Redis is down.
+        ok = bool(conn.ping())
+    except redis.RedisError as exc:
+        logger.warning("Redis at %s does not answer (%s): jobs run in the in-process pool", url, exc)
+        ok = False
+    _health[url] = (now, ok)
+    return ok
+
+
+def mark_redis_down(queue_name: str) -> None:
+    _health[_queue_url(queue_name)] = (time.monotonic(), False)
+
+
+def forget_redis_health() -> None:
+    """Ask Redis again on the next enqueue (tests, and after a configuration change)."""
+    _health.clear()
+    _connections.clear()
+
+
+# --- the in-process fallback -----------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_inflight: set[int] = set()
+
+
+def fallback_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.JOB_FALLBACK_THREADS, thread_name_prefix="genbot-job")
+        return _pool
+
+
+def _run_in_pool(job_id: int) -> None:
+    from .tasks import run_job  # the task imports services, which import this module
+
+    try:
+        run_job(job_id)
+    except Exception:  # noqa: BLE001 - the pool has nobody to raise to
+        logger.exception("job %s failed in the fallback pool", job_id)
+    finally:
+        with _lock:
+            _inflight.discard(job_id)
+        connections.close_all()  # this thread's connections only
+
+
+def submit_to_fallback(job_id: int) -> Future | None:
+    """Run the job in this process's pool; None if it is already queued or running here."""
+    with _lock:
+        if job_id in _inflight:
+            return None
+        _inflight.add(job_id)
+    return fallback_pool().submit(_run_in_pool, job_id)
+
+
+def in_fallback(job_id: int) -> bool:
+    return job_id in _inflight
+
+
+def shutdown_fallback(wait: bool = True) -> None:
+    """Let running jobs finish (SIGTERM) and drop the pool."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+# --- enqueue ---------------------------------------------------------------------------------
+
+
+def enqueue_job(job_id: int, kind: str) -> str:
+    """Send the job to a worker; returns "rq" or "thread". Call after the job is committed."""
+    queue_name = queue_name_for(kind)
+    if redis_available(queue_name):
+        try:
+            queue = django_rq.get_queue(queue_name, connection=redis_connection(queue_name))
+            queue.enqueue(
+                TASK_PATH, job_id, job_id=rq_job_id(job_id),
+                result_ttl=3600, failure_ttl=7 * 86400, description=f"generation job {job_id}",
+            )
+            return "rq"
+        except redis.RedisError as exc:
+            logger.warning("enqueue of job %s failed (%s): using the in-process pool", job_id, exc)
+            mark_redis_down(queue_name)
+    submit_to_fallback(job_id)
+    return "thread"
+
+
+def has_live_message(job_id: int, kind: str) -> bool:
+    """Is the job's queue message still waiting or running somewhere?"""
+    if in_fallback(job_id):
+        return True
+    queue_name = queue_name_for(kind)
+    if not redis_available(queue_name):
+        return False
+    from rq.job import Job as RQJob, JobStatus as RQStatus
+    from rq.exceptions import NoSuchJobError
+
+    try:
+        rq_job = RQJob.fetch(rq_job_id(job_id), connection=redis_connection(queue_name))
+        status = rq_job.get_status(refresh=False)
+    except NoSuchJobError:
+        return False
+    except redis.RedisError:
+        return False
+    return status in (RQStatus.QUEUED, RQStatus.STARTED, RQStatus.SCHEDULED, RQStatus.DEFERRED)

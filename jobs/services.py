@@ -1,0 +1,345 @@
+"""Every write to jobs goes through here.
+
+A job's status only moves by conditional UPDATEs (``WHERE status IN (...)``); whoever changes
+the row also moves its money in the same durable transaction (charge on completion, release on
+failure or cancel), so a status and its money commit together and two actors never both win.
+Queue messages and ``job_finished`` are sent with ``transaction.on_commit``.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from PIL import Image, UnidentifiedImageError
+
+from billing import services as billing
+from billing.exceptions import CustomerBlocked
+from billing.models import Customer
+
+from . import queueing
+from .exceptions import (
+    EmptyPrompt,
+    ImageTooSmall,
+    InvalidJobOption,
+    JobNotCancellable,
+    MediaRequired,
+    MediaTooLarge,
+    PromptTooLong,
+    TooManyActiveJobs,
+    UnsupportedMedia,
+)
+from .models import Job, JobKind, JobStatus
+from .providers.gemini import ASPECT_RATIOS as IMAGE_ASPECT_RATIOS
+from .providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
+from .providers.registry import provider_name_for
+from .selectors import VIDEO_DURATIONS, VIDEO_MODES, estimate_price
+from .signals import job_finished
+
+logger = logging.getLogger(__name__)
+
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+STUCK_MESSAGE = _("The generation stopped unexpectedly. The money was returned to your balance.")
+INTERNAL_MESSAGE = _("The generation failed. The money was returned to your balance.")
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedInput:
+    prompt: str
+    options: dict
+    image: bytes | None
+    mime: str
+
+
+def check_job_input(
+    *, kind: str, prompt: str, input_image: bytes | None = None, aspect_ratio: str = "",
+    duration: int | None = None, mode: str | None = None,
+) -> CheckedInput:
+    """Validate a request before any money moves; raises ``InvalidJobInput`` subclasses."""
+    if kind not in JobKind.values:
+        raise InvalidJobOption()
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise EmptyPrompt()
+    if len(prompt) > settings.JOB_MAX_PROMPT_LENGTH:
+        raise PromptTooLong(limit=settings.JOB_MAX_PROMPT_LENGTH)
+    video = kind in JobKind.videos()
+    options: dict = {}
+    allowed_ratios = VIDEO_ASPECT_RATIOS if video else IMAGE_ASPECT_RATIOS
+    if aspect_ratio:
+        if aspect_ratio not in allowed_ratios:
+            raise InvalidJobOption()
+        options["aspect_ratio"] = aspect_ratio
+    if video:
+        duration = duration or VIDEO_DURATIONS[0]
+        mode = mode or VIDEO_MODES[0]
+        if duration not in VIDEO_DURATIONS or mode not in VIDEO_MODES:
+            raise InvalidJobOption()
+        options.update(duration=duration, mode=mode)
+    elif duration or mode:
+        raise InvalidJobOption()
+    image, mime = None, ""
+    if kind in JobKind.with_input_image():
+        if not input_image:
+            raise MediaRequired()
+        mime = _check_image(input_image, min_side=settings.JOB_MIN_VIDEO_IMAGE_SIDE if video else 1)
+        image = input_image
+    elif input_image:
+        raise InvalidJobOption()
+    return CheckedInput(prompt=prompt, options=options, image=image, mime=mime)
+
+
+def _check_image(data: bytes, *, min_side: int) -> str:
+    if len(data) > settings.JOB_MAX_INPUT_BYTES:
+        raise MediaTooLarge(limit_bytes=settings.JOB_MAX_INPUT_BYTES)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format, (width, height) = image.format, image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise UnsupportedMedia() from None
+    if image_format not in IMAGE_FORMATS:
+        raise UnsupportedMedia()
+    if min(width, height) < min_side:
+        raise ImageTooSmall(min_side=min_side)
+    return IMAGE_FORMATS[image_format]
+
+
+def quote_job(*, kind: str, mode: str = "", duration: int = 0) -> tuple[str, int]:
+    """(provider, price in kopecks) a job of this kind would get now: shown before confirming."""
+    provider = provider_name_for(kind)
+    return provider, estimate_price(kind=kind, provider=provider, mode=mode or "", duration=duration or 0)
+
+
+# --- submit and cancel ------------------------------------------------------------------------
+
+
+def submit_job(
+    *, customer: Customer, kind: str, prompt: str, input_image: bytes | None = None,
+    aspect_ratio: str = "", duration: int | None = None, mode: str | None = None,
+) -> Job:
+    """Create the job, reserve its price and queue it; all or nothing.
+
+    Raises ``InvalidJobInput`` (bad request), ``TooManyActiveJobs`` (the cap),
+    ``billing.exceptions.InsufficientFunds`` (balance short) or ``CustomerBlocked``; each
+    message is fit for the customer. The queue message is sent after commit.
+    """
+    checked = check_job_input(
+        kind=kind, prompt=prompt, input_image=input_image, aspect_ratio=aspect_ratio,
+        duration=duration, mode=mode,
+    )
+    provider, price = quote_job(
+        kind=kind, mode=checked.options.get("mode", ""), duration=checked.options.get("duration", 0)
+    )
+    stored_input = ""
+    if checked.image is not None:
+        # Written before the transaction (no file I/O under the lock); removed if it rolls back.
+        extension = checked.mime.split("/")[1]
+        stored_input = default_storage.save(f"jobs/input/{timezone.now():%Y/%m/%d}/upload.{extension}",
+                                            ContentFile(checked.image))
+    try:
+        with transaction.atomic(durable=True):
+            # The customer row is the per-customer lock that makes "count active, then insert"
+            # safe against concurrent submits (on SQLite the IMMEDIATE transaction is the lock).
+            blocked = Customer.objects.select_for_update().filter(pk=customer.pk).values_list("is_blocked", flat=True).get()
+            if blocked:
+                raise CustomerBlocked()
+            limit = settings.MAX_ACTIVE_JOBS_PER_CUSTOMER
+            if Job.objects.filter(customer_id=customer.pk, status__in=JobStatus.active()).count() >= limit:
+                raise TooManyActiveJobs(limit=limit)
+            job = Job.objects.create(
+                customer_id=customer.pk, kind=kind, provider=provider, prompt=checked.prompt,
+                input_file=stored_input, input_mime=checked.mime, options=checked.options,
+                cost_estimate=price,
+            )
+            if price:
+                job.reservation = billing.reserve_balance(
+                    customer=customer, amount=price, idempotency_key=f"job:{job.pk}",
+                    description=f"job #{job.pk} {kind}",
+                )
+                Job.objects.filter(pk=job.pk).update(reservation=job.reservation)
+            transaction.on_commit(lambda: queueing.enqueue_job(job.pk, kind), robust=True)
+    except BaseException:
+        if stored_input:
+            default_storage.delete(stored_input)
+        raise
+    return job
+
+
+def cancel_job(*, job: Job) -> Job:
+    """Cancel a pending or processing job and release its reservation at once.
+
+    A worker running it notices at its next heartbeat and stops without charging. Raises
+    ``JobNotCancellable`` when the job has already finished.
+    """
+    with transaction.atomic(durable=True):
+        moved = Job.objects.filter(pk=job.pk, status__in=JobStatus.active()).update(
+            status=JobStatus.CANCELLED, completed_at=timezone.now(), error_code="cancelled",
+        )
+        if not moved:
+            raise JobNotCancellable()
+        job = Job.objects.select_related("reservation").get(pk=job.pk)
+        if job.reservation is not None:
+            billing.refund_balance(reservation=job.reservation)
+        transaction.on_commit(lambda: announce_finished(job))
+    return job
+
+
+def announce_finished(job: Job) -> None:
+    job_finished.send(sender=Job, job=job)
+
+
+# --- the worker's side ----------------------------------------------------------------------
+
+
+def claim_job(*, job_id: int) -> Job | None:
+    """Mark a pending job processing for this worker; None when it is not pending any more.
+
+    RQ delivers at least once: a second delivery of a job already claimed, finished or
+    cancelled finds no pending row and leaves it alone.
+    """
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.PROCESSING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return None
+    return Job.objects.select_related("reservation", "customer").get(pk=job_id)
+
+
+def complete_job(*, job: Job, result_files: list[str], result_mime: str, cost: int | None = None) -> bool:
+    """Charge the reservation and mark the job completed; False if it was cancelled or reaped meanwhile.
+
+    ``cost`` is what the provider says it cost, at most the estimate (default: the estimate).
+    """
+    cost = job.cost_estimate if cost is None else max(0, min(cost, job.cost_estimate))
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        moved = Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
+            status=JobStatus.COMPLETED, progress=100, cost_actual=cost, result_files=result_files,
+            result_mime=result_mime, completed_at=now,
+        )
+        if not moved:
+            return False
+        if job.reservation is not None:
+            billing.charge_reserved_balance(reservation=job.reservation, amount=cost)
+        job.status, job.progress, job.cost_actual = JobStatus.COMPLETED, 100, cost
+        job.result_files, job.result_mime, job.completed_at = result_files, result_mime, now
+        transaction.on_commit(lambda: announce_finished(job))
+    return True
+
+
+def fail_job(*, job: Job, error_code: str, message, stale_before=None) -> bool:
+    """Refund and mark a processing job failed; False if something else finished it first.
+
+    ``message`` (lazy) is rendered in the customer's language. ``stale_before`` (the reaper)
+    fails the job only if its heartbeat is still older than that moment.
+    """
+    language = getattr(job.customer, "language", None) or settings.LANGUAGE_CODE
+    with translation.override(language):
+        text = str(message)[:500]
+    conditions = {"pk": job.pk, "status": JobStatus.PROCESSING}
+    if stale_before is not None:
+        conditions["heartbeat_at__lt"] = stale_before
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        moved = Job.objects.filter(**conditions).update(
+            status=JobStatus.FAILED, error_code=error_code[:32], error=text, completed_at=now,
+        )
+        if not moved:
+            return False
+        if job.reservation is not None:
+            billing.refund_balance(reservation=job.reservation)
+        job.status, job.error_code, job.error, job.completed_at = JobStatus.FAILED, error_code, text, now
+        transaction.on_commit(lambda: announce_finished(job))
+    return True
+
+
+def store_results(*, job: Job, media) -> list[str]:
+    """Write result media to Django's storage (local disk, or S3 when configured)."""
+    day = timezone.now()
+    return [
+        default_storage.save(f"jobs/results/{day:%Y/%m/%d}/job-{job.pk}-{index}.{item.extension}", ContentFile(item.content))
+        for index, item in enumerate(media)
+    ]
+
+
+def delete_files(names) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001 - a missing file is already gone
+            logger.warning("could not delete %s", name, exc_info=True)
+
+
+# --- recovery and clean-up ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReapReport:
+    failed: int
+    requeued: int
+
+
+def reap_stuck_jobs() -> ReapReport:
+    """Fail and refund processing jobs whose heartbeat stopped; re-send lost pending jobs.
+
+    A processing job whose heartbeat is older than ``JOB_HEARTBEAT_TIMEOUT`` seconds lost its
+    worker (killed, machine gone). A pending job older than ``JOB_REQUEUE_AFTER`` seconds whose
+    queue message is gone (the process died between commit and enqueue, Redis lost it) is
+    enqueued again; the task's claim makes a duplicate harmless.
+    """
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
+    failed = 0
+    stuck = Job.objects.select_related("reservation", "customer").filter(
+        status=JobStatus.PROCESSING, heartbeat_at__lt=stale_before
+    )
+    for job in stuck:
+        if fail_job(job=job, error_code="stuck", message=STUCK_MESSAGE, stale_before=stale_before):
+            logger.warning("job %s: no heartbeat since %s, failed and refunded", job.pk, job.heartbeat_at)
+            failed += 1
+    requeued = 0
+    lost_before = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER)
+    for job_id, kind in Job.objects.filter(status=JobStatus.PENDING, created_at__lt=lost_before).values_list("pk", "kind"):
+        if not queueing.has_live_message(job_id, kind):
+            logger.warning("job %s: pending with no queue message, enqueued again", job_id)
+            queueing.enqueue_job(job_id, kind)
+            requeued += 1
+    return ReapReport(failed=failed, requeued=requeued)
+
+
+def resume_pending_jobs() -> int:
+    """Queue every pending job again: a long-running process calls this when it starts.
+
+    Jobs already queued elsewhere are claimed once (the task's conditional UPDATE).
+    """
+    pending = list(Job.objects.filter(status=JobStatus.PENDING).order_by("pk").values_list("pk", "kind"))
+    for job_id, kind in pending:
+        queueing.enqueue_job(job_id, kind)
+    return len(pending)
+
+
+def cleanup_results(*, now=None) -> int:
+    """Delete result and input files of jobs finished more than ``RESULT_TTL_DAYS`` ago."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.RESULT_TTL_DAYS)
+    expired = Job.objects.filter(
+        status__in=JobStatus.finished(), completed_at__lt=cutoff, results_deleted_at__isnull=True
+    ).values_list("pk", "result_files", "input_file")
+    count = 0
+    for job_id, result_files, input_file in expired.iterator():
+        delete_files([*(result_files or []), *([input_file] if input_file else [])])
+        Job.objects.filter(pk=job_id, results_deleted_at__isnull=True).update(results_deleted_at=now)
+        count += 1
+    return count
