@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.conf import settings
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("webhook/yookassa", views.yookassa_webhook, name="yookassa-webhook"),
+]
+
+if settings.PAYMENTS_BENCH_PING:
+    urlpatterns.append(path("bench/ping", views.bench_ping, name="bench-ping"))

@@ -1,0 +1,115 @@
+"""The rules payments guards, one exception class each.
+
+Messages are lazy translations fit to show a customer or a staff member; services raise them
+and change nothing.
+"""
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentError(Exception):
+    """Base for every refusal by payments. ``str(exc)`` is fit to show a person."""
+
+    default_message = _("The payment operation was refused.")
+
+    def __init__(self, message=None):
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+# --- top-ups --------------------------------------------------------------------------------
+
+
+class TopupRefused(PaymentError):
+    default_message = _("This top-up cannot be made.")
+
+
+class TopupAmountOutOfRange(TopupRefused):
+    default_message = _("The top-up amount is outside the allowed range.")
+
+
+class UnknownProvider(TopupRefused):
+    default_message = _("This payment method is not available.")
+
+
+class CustomerBlocked(TopupRefused):
+    default_message = _("This account is blocked.")
+
+
+class ReceiptContactRequired(TopupRefused):
+    default_message = _("Enter an e-mail address or a phone number for the receipt.")
+
+
+# --- the provider ---------------------------------------------------------------------------
+
+
+class ProviderError(PaymentError):
+    """The payment provider could not be asked or refused the request."""
+
+    default_message = _("The payment service did not answer. Please try again in a minute.")
+
+
+class ProviderUnavailable(ProviderError):
+    """Network failure, time-out, 5xx: worth retrying with the same idempotency key."""
+
+
+class ProviderRefused(ProviderError):
+    """A 4xx answer: retrying the same request will not help."""
+
+    default_message = _("The payment service refused the request.")
+
+
+# --- Telegram Stars invoices ----------------------------------------------------------------
+
+
+class StarsInvoiceInvalid(PaymentError):
+    default_message = _("This invoice is not valid. Please request a new one.")
+
+
+class StarsInvoiceTampered(StarsInvoiceInvalid):
+    """The payload's signature does not match: not ours, or edited."""
+
+
+class StarsInvoiceForeign(StarsInvoiceInvalid):
+    default_message = _("This invoice was issued to another account.")
+
+
+class StarsInvoiceStale(StarsInvoiceInvalid):
+    default_message = _("This invoice has expired. Please request a new one.")
+
+
+class StarsInvoiceMismatch(StarsInvoiceInvalid):
+    """Currency or total differ from what was invoiced."""
+
+    default_message = _("The invoice total does not match. Please request a new one.")
+
+
+class StarsInvoiceAlreadyPaid(StarsInvoiceInvalid):
+    default_message = _("This invoice has already been paid.")
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+class RefundRefused(PaymentError):
+    default_message = _("This refund cannot be made.")
+
+
+class PaymentNotRefundable(RefundRefused):
+    default_message = _("Only a succeeded payment can be refunded.")
+
+
+class RefundExceedsPayment(RefundRefused):
+    default_message = _("The refund is larger than what is left of the payment.")
+
+
+class RefundExceedsBalance(RefundRefused):
+    default_message = _(
+        "The customer has already spent this money: the wallet holds less than the refund."
+    )
+
+
+class PartialStarsRefundNotSupported(RefundRefused):
+    default_message = _("Telegram Stars payments can only be refunded in full.")

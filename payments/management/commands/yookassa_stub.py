@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from payments.yookassa_stub import YooKassaStub
+
+
+class Command(BaseCommand):
+    help = "Run the local YooKassa stub (API v3 for the SDK and a fake checkout page) for offline runs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8082)
+        parser.add_argument(
+            "--webhook-url", default=settings.YOOKASSA_STUB_WEBHOOK_URL,
+            help="where notifications are posted (default YOOKASSA_STUB_WEBHOOK_URL)",
+        )
+
+    def handle(self, *args, host, port, webhook_url, **options):
+        stub = YooKassaStub(
+            host=host, port=port, shop_id=settings.YOOKASSA_SHOP_ID, secret_key=settings.YOOKASSA_SECRET_KEY,
+            webhook_url=webhook_url,
+        )
+        self.stdout.write(f"YooKassa stub on http://{host}:{port}/v3, notifications to {webhook_url}")
+        try:
+            stub.serve_forever()
+        except KeyboardInterrupt:
+            pass
