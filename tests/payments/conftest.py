@@ -22,3 +22,28 @@ def live_stub(yookassa_stub, live_server):
     """The stub posting its notifications to the webhook of a live server."""
     yookassa_stub.webhook_url = f"{live_server.url}/webhook/yookassa"
     return yookassa_stub
+
+
+@pytest.fixture
+def books_balance():
+    """Call at the end of a money test: the cached figures agree with the ledger and sum to 0."""
+    from billing import selectors
+
+    def check():
+        assert selectors.find_drift() == []
+        assert selectors.total_of_all_accounts() == 0
+
+    return check
+
+
+@pytest.fixture
+def paid_topup(yookassa_stub):
+    """make(customer, amount) -> a YooKassa top-up paid at the stub and credited through the service."""
+    from payments import services
+
+    def make(customer, amount=50_000):
+        payment = services.create_topup(customer=customer, amount=amount, provider="yookassa")
+        yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+        return services.sync_yookassa_payment(provider_payment_id=payment.provider_payment_id)
+
+    return make
