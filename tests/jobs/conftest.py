@@ -1,0 +1,129 @@
+"""Fixtures for the jobs suite: fast settings, an isolated media root, clean queues, stubs."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from jobs import queueing
+from jobs.provider_stubs import GeminiStub, KlingStub
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUES = ("images", "videos", "default")
+
+
+@pytest.fixture(autouse=True)
+def fast_jobs(settings, tmp_path):
+    """No waiting anywhere unless a test asks: zero latency, near-zero backoff, own media root."""
+    settings.AI_PROVIDER = "fake"
+    settings.FAKE_PROVIDER_LATENCY = 0
+    settings.FAKE_PROVIDER_FAILURE_RATE = 0
+    settings.AI_RETRY_BASE_DELAY = 0.001
+    settings.AI_RETRY_MAX_DELAY = 0.01
+    settings.AI_RETRY_ATTEMPTS = 3
+    settings.KLING_POLL_INTERVAL = 0.01
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.MAX_ACTIVE_JOBS_PER_CUSTOMER = 3
+    queueing.forget_redis_health()
+    yield settings
+    queueing.shutdown_fallback(wait=True)
+    queueing.forget_redis_health()
+
+
+@pytest.fixture
+def clean_queues():
+    """Empty this run's queues (the test Redis database) before and after the test."""
+    def empty():
+        for name in QUEUES:
+            queue = django_rq.get_queue(name)
+            queue.empty()
+            for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry):
+                for job_id in registry.get_job_ids():
+                    registry.remove(job_id, delete_job=True)
+    empty()
+    yield
+    empty()
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    """Record enqueues instead of sending them (tests that drive the task themselves)."""
+    sent: list[tuple[int, str]] = []
+    monkeypatch.setattr(queueing, "enqueue_job", lambda job_id, kind: sent.append((job_id, kind)) or "test")
+    return sent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Point the queues at a port where nothing listens (the shared Redis keeps running)."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings.RQ_QUEUES = {name: {**conf, "URL": dead} for name, conf in django_settings.RQ_QUEUES.items()}
+    queueing.forget_redis_health()
+    return dead
+
+
+@pytest.fixture
+def gemini_stub(settings):
+    with GeminiStub(slow_seconds=1.0) as stub:
+        settings.NANO_BANANA_API_KEY = stub.api_key
+        settings.GEMINI_API_URL = stub.url
+        yield stub
+
+
+@pytest.fixture
+def kling_stub(settings):
+    with KlingStub(slow_seconds=1.0) as stub:
+        settings.KLING_API_KEY = f"{stub.access_key}:{stub.secret_key}"
+        settings.KLING_API_URL = stub.url
+        yield stub
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment for a child process that must use this test run's database and Redis."""
+    env = dict(os.environ)
+    conf = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env.pop("DATABASE_URL", None)
+        env["DATABASE_PATH"] = str(conf["NAME"])
+    else:
+        user = conf.get("USER") or "postgres"
+        password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+    env["MEDIA_ROOT"] = django_settings.MEDIA_ROOT
+    env["AI_PROVIDER"] = "fake"
+    env["REDIS_URL"] = django_settings.RQ_QUEUES["default"]["URL"]
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_worker(*queues: str, burst: bool = False, **env) -> subprocess.Popen:
+    """A real ``manage.py rqworker`` process (the project's worker class)."""
+    args = [sys.executable, "manage.py", "rqworker", *(queues or QUEUES)]
+    if burst:
+        args.append("--burst")
+    return subprocess.Popen(args, cwd=ROOT, env=subprocess_env(**env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
