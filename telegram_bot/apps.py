@@ -5,3 +5,6 @@ class TelegramBotConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "telegram_bot"
     verbose_name = "Telegram bot"
+
+    def ready(self):
+        from telegram_bot import receivers  # noqa: F401 - connects the signal receivers

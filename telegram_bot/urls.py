@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from telegram_bot import views
+
+urlpatterns = [
+    path("telegram/webhook/", views.telegram_webhook, name="telegram-webhook"),
+]

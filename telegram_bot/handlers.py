@@ -1,0 +1,387 @@
+"""Update handlers: parse the update, call one service, render a text from ``texts``.
+
+Replies go through the durable outbox (``telegram_bot.outbox``), so a handler never waits on
+Telegram's flood limits; callback and pre-checkout answers are immediate Bot API calls because
+Telegram waits for them. The middleware has already found the customer (``data["customer"]``),
+activated their language and applied the rate limit.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+from django.conf import settings
+from django.utils import translation
+
+from billing import selectors as billing_selectors
+from billing.exceptions import BillingError, InsufficientFunds
+from billing.money import parse_amount
+from billing.services import get_or_create_customer
+from jobs import selectors as job_selectors
+from jobs import services as job_services
+from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable
+from jobs.models import Job, JobKind
+from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
+from payments import services as payment_services
+from payments.exceptions import PaymentError
+from telegram_bot import keyboards, outbox, texts
+from telegram_bot.models import Conversation
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = ("start", "balance", "topup", "picture", "edit", "video", "jobs", "history", "cancel", "help", "lang", "paysupport")
+OTHER_CONTENT = ["audio", "video", "voice", "video_note", "location", "contact", "venue", "animation", "poll", "dice", "game"]
+
+
+# --- dialogue state ------------------------------------------------------------------------
+
+
+def get_state(chat_id: int) -> Conversation:
+    return Conversation.objects.filter(chat_id=chat_id).first() or Conversation(chat_id=chat_id)
+
+
+def set_state(chat_id: int, state: str, data: dict | None = None) -> None:
+    Conversation.objects.update_or_create(chat_id=chat_id, defaults={"state": state, "data": data or {}})
+
+
+def clear_state(chat_id: int) -> bool:
+    """Forget the dialogue; True if there was one (a conditional UPDATE: one caller wins)."""
+    return bool(Conversation.objects.filter(chat_id=chat_id).exclude(state="").update(state="", data={}))
+
+
+def reply(chat_id: int, text: str, markup: dict | None = None):
+    return outbox.enqueue_text(chat_id, text, reply_markup=markup)
+
+
+class Handlers:
+    def __init__(self, bot):
+        self.bot = bot
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def start(self, message, data):
+        customer = data["customer"]
+        clear_state(message.chat.id)
+        name = customer.first_name or customer.username
+        reply(message.chat.id, texts.start(name, billing_selectors.get_balance(customer)), keyboards.main_menu())
+
+    def balance(self, message, data):
+        self._balance(message.chat.id, data["customer"])
+
+    def _balance(self, chat_id, customer):
+        reply(chat_id, texts.balance(billing_selectors.get_balance(customer), billing_selectors.get_held(customer)),
+              keyboards.topup_button())
+
+    def help(self, message, data):
+        reply(message.chat.id, texts.help_text(), keyboards.main_menu())
+
+    def lang(self, message, data):
+        reply(message.chat.id, texts.choose_language(), keyboards.languages())
+
+    def paysupport(self, message, data):
+        reply(message.chat.id, texts.paysupport(data["customer"].telegram_id))
+
+    def history(self, message, data):
+        self._history(message.chat.id, data["customer"])
+
+    def _history(self, chat_id, customer):
+        transfers = list(billing_selectors.get_ledger_history(customer, 10))
+        jobs = list(job_selectors.recent_jobs(customer, 5))
+        reply(chat_id, texts.history(transfers, jobs))
+
+    def jobs(self, message, data):
+        self._jobs(message.chat.id, data["customer"])
+
+    def _jobs(self, chat_id, customer):
+        active = list(job_selectors.active_jobs(customer).order_by("id"))
+        rows = [[keyboards.button(f"✖️ #{job.pk}", f"x:{job.pk}")] for job in active]
+        reply(chat_id, texts.jobs_list(active), keyboards.inline(*rows) if rows else keyboards.main_menu())
+
+    def cancel(self, message, data):
+        chat_id = message.chat.id
+        if clear_state(chat_id):
+            reply(chat_id, texts.cancelled_dialogue(), keyboards.main_menu())
+        elif job_selectors.active_jobs(data["customer"]).exists():
+            self._jobs(chat_id, data["customer"])
+        else:
+            reply(chat_id, texts.nothing_to_cancel(), keyboards.main_menu())
+
+    def topup(self, message, data):
+        self._topup(message.chat.id)
+
+    def _topup(self, chat_id):
+        clear_state(chat_id)
+        reply(chat_id, texts.topup_choose(), keyboards.topup_amounts())
+
+    def picture(self, message, data):
+        prompt = _command_argument(message.text)
+        if prompt:
+            return self._offer(message.chat.id, data["customer"], kind=JobKind.IMAGE, prompt=prompt)
+        set_state(message.chat.id, "picture_prompt")
+        reply(message.chat.id, texts.ask_picture_prompt())
+
+    def edit(self, message, data):
+        set_state(message.chat.id, "edit_photo")
+        reply(message.chat.id, texts.ask_edit_photo())
+
+    def video(self, message, data):
+        self._video(message.chat.id)
+
+    def _video(self, chat_id):
+        set_state(chat_id, "video_options", {})
+        reply(chat_id, texts.ask_video_duration(), keyboards.video_durations(job_selectors.VIDEO_DURATIONS))
+
+    def unknown_command(self, message, data):
+        reply(message.chat.id, texts.unknown_command(message.text.split()[0]))
+
+    # --- content -----------------------------------------------------------------------------
+
+    def text(self, message, data):
+        chat_id, text = message.chat.id, message.text or ""
+        if len(text) > settings.JOB_MAX_PROMPT_LENGTH:
+            return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
+        conversation = get_state(chat_id)
+        state = conversation.state
+        if state == "picture_prompt":
+            return self._offer(chat_id, data["customer"], kind=JobKind.IMAGE, prompt=text)
+        if state == "video_prompt":
+            return self._offer(chat_id, data["customer"], kind=JobKind.VIDEO_TEXT, prompt=text, options=conversation.data)
+        if state == "topup_amount":
+            return self._topup_amount(chat_id, text)
+        if state == "edit_photo":
+            return reply(chat_id, texts.ask_edit_photo())
+        reply(chat_id, texts.hint(), keyboards.main_menu())
+
+    def _topup_amount(self, chat_id: int, text: str):
+        try:
+            amount = payment_services.check_topup_amount(parse_amount(text))
+        except (BillingError, PaymentError) as exc:
+            return reply(chat_id, str(exc))
+        clear_state(chat_id)
+        self._topup_methods(chat_id, amount)
+
+    def _topup_methods(self, chat_id: int, amount: int):
+        stars = math.ceil(amount / settings.STARS_RATE_KOPECKS)
+        reply(chat_id, texts.topup_method(amount), keyboards.topup_methods(amount, stars))
+
+    def photo(self, message, data):
+        chat_id = message.chat.id
+        photo = message.photo[-1]
+        if (photo.file_size or 0) > settings.JOB_MAX_INPUT_BYTES:
+            return reply(chat_id, texts.file_too_large(settings.JOB_MAX_INPUT_BYTES))
+        conversation = get_state(chat_id)
+        video = conversation.state in ("video_prompt", "video_options")
+        caption = (message.caption or "").strip()
+        if not caption:
+            if not video:
+                set_state(chat_id, "edit_photo")
+            return reply(chat_id, texts.ask_photo_caption())
+        if len(caption) > settings.JOB_MAX_PROMPT_LENGTH:
+            return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
+        kind = JobKind.VIDEO_IMAGE if video else JobKind.IMAGE_EDIT
+        options = conversation.data if video else {}
+        self._offer(chat_id, data["customer"], kind=kind, prompt=caption, options=options, file_id=photo.file_id)
+
+    def document(self, message, data):
+        document = message.document
+        if (document.file_size or 0) > settings.JOB_MAX_INPUT_BYTES:
+            return reply(message.chat.id, texts.file_too_large(settings.JOB_MAX_INPUT_BYTES))
+        if (document.mime_type or "").startswith("image/"):
+            return reply(message.chat.id, texts.send_as_photo())
+        reply(message.chat.id, texts.unsupported_content())
+
+    def sticker(self, message, data):
+        reply(message.chat.id, texts.sticker(), keyboards.main_menu())
+
+    def other(self, message, data):
+        reply(message.chat.id, texts.unsupported_content())
+
+    # --- paid jobs ---------------------------------------------------------------------------
+
+    def _offer(self, chat_id, customer, *, kind: str, prompt: str, options: dict | None = None, file_id: str = ""):
+        """Show the price and ask to confirm; the draft waits in the conversation."""
+        options = {k: v for k, v in (options or {}).items() if k in ("duration", "aspect_ratio", "mode")}
+        prompt = prompt.strip()
+        if not prompt:
+            return reply(chat_id, str(EmptyPrompt()))
+        _provider, price = job_services.quote_job(kind=kind, mode=options.get("mode", ""), duration=options.get("duration", 0))
+        draft = {"kind": kind, "prompt": prompt, "options": options, "file_id": file_id, "price": price}
+        set_state(chat_id, "confirm", draft)
+        balance = billing_selectors.get_balance(customer)
+        reply(chat_id, texts.confirm_job(kind, prompt, options, price, balance), keyboards.confirm(price))
+
+    def _confirm(self, query, customer):
+        chat_id = query.message.chat.id
+        conversation = get_state(chat_id)
+        draft = conversation.data if conversation.state == "confirm" else None
+        # Only one press wins the draft (a double tap must not start two paid jobs).
+        if not draft or not Conversation.objects.filter(chat_id=chat_id, state="confirm").update(state="", data={}):
+            return self.bot.answer_callback_query(query.id, text=texts.expired())
+        self.bot.answer_callback_query(query.id)
+        image = None
+        try:
+            if draft.get("file_id"):
+                image = self.bot.download_file(self.bot.get_file(draft["file_id"]).file_path)
+            options = draft.get("options") or {}
+            job = job_services.submit_job(
+                customer=customer, kind=draft["kind"], prompt=draft["prompt"], input_image=image,
+                aspect_ratio=options.get("aspect_ratio", ""), duration=options.get("duration"), mode=options.get("mode"),
+            )
+        except InsufficientFunds:
+            return reply(chat_id, texts.insufficient_funds(draft["price"], billing_selectors.get_balance(customer)),
+                         keyboards.topup_button())
+        except (JobError, BillingError) as exc:
+            return reply(chat_id, str(exc))
+        outbox.topic_message(chat_id, f"job:{job.pk}", texts.job_progress(job), reply_markup=keyboards.cancel_job(job.pk))
+
+    def _cancel_job(self, query, customer, job_id: str):
+        job = Job.objects.filter(pk=int(job_id), customer_id=customer.pk).first() if job_id.isdigit() else None
+        if job is None:
+            return self.bot.answer_callback_query(query.id, text=texts.job_gone(), show_alert=True)
+        try:
+            job_services.cancel_job(job=job)
+        except JobNotCancellable as exc:
+            return self.bot.answer_callback_query(query.id, text=str(exc), show_alert=True)
+        self.bot.answer_callback_query(query.id, text=texts.job_cancelled(job))
+
+    # --- buttons -----------------------------------------------------------------------------
+
+    def callback(self, query, data):
+        customer = data["customer"]
+        if query.message is None:
+            return self.bot.answer_callback_query(query.id, text=texts.expired())
+        chat_id = query.message.chat.id
+        prefix, _sep, value = (query.data or "").partition(":")
+        if prefix == "c":
+            if value == "ok":
+                return self._confirm(query, customer)
+            clear_state(chat_id)
+            self.bot.answer_callback_query(query.id)
+            return reply(chat_id, texts.cancelled_dialogue(), keyboards.main_menu())
+        if prefix == "x":
+            return self._cancel_job(query, customer, value)
+        self.bot.answer_callback_query(query.id)
+        if prefix == "m":
+            return self._menu(chat_id, customer, value)
+        if prefix == "t":
+            if value == "custom":
+                set_state(chat_id, "topup_amount")
+                return reply(chat_id, texts.topup_custom())
+            if value.isdigit():
+                return self._topup_methods(chat_id, int(value))
+        if prefix == "p":
+            method, _sep, amount = value.partition(":")
+            if amount.isdigit():
+                return self._pay(chat_id, customer, method, int(amount))
+        if prefix == "v":
+            return self._video_option(chat_id, value)
+        if prefix == "l" and value in ("ru", "en"):
+            get_or_create_customer(telegram_id=customer.telegram_id, language=value)
+            translation.activate(value)
+            return reply(chat_id, texts.language_set(), keyboards.main_menu())
+        reply(chat_id, texts.expired(), keyboards.main_menu())
+
+    def _menu(self, chat_id, customer, item):
+        if item == "picture":
+            set_state(chat_id, "picture_prompt")
+            return reply(chat_id, texts.ask_picture_prompt())
+        if item == "edit":
+            set_state(chat_id, "edit_photo")
+            return reply(chat_id, texts.ask_edit_photo())
+        if item == "video":
+            return self._video(chat_id)
+        if item == "topup":
+            return self._topup(chat_id)
+        if item == "balance":
+            return self._balance(chat_id, customer)
+        if item == "jobs":
+            return self._jobs(chat_id, customer)
+        if item == "history":
+            return self._history(chat_id, customer)
+        if item == "lang":
+            return reply(chat_id, texts.choose_language(), keyboards.languages())
+        reply(chat_id, texts.help_text(), keyboards.main_menu())
+
+    def _video_option(self, chat_id, value):
+        conversation = get_state(chat_id)
+        if conversation.state not in ("video_options", "video_prompt"):
+            return reply(chat_id, texts.expired(), keyboards.main_menu())
+        options = dict(conversation.data)
+        key, _sep, choice = value.partition(":")
+        if key == "d" and choice.isdigit() and int(choice) in job_selectors.VIDEO_DURATIONS:
+            options["duration"] = int(choice)
+            set_state(chat_id, "video_options", options)
+            return reply(chat_id, texts.ask_video_aspect(), keyboards.video_aspects(VIDEO_ASPECT_RATIOS))
+        if key == "a" and choice in VIDEO_ASPECT_RATIOS:
+            options["aspect_ratio"] = choice
+            set_state(chat_id, "video_options", options)
+            return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(job_selectors.VIDEO_MODES))
+        if key == "m" and choice in job_selectors.VIDEO_MODES:
+            options["mode"] = choice
+            set_state(chat_id, "video_prompt", options)
+            return reply(chat_id, texts.ask_video_prompt())
+        reply(chat_id, texts.expired(), keyboards.main_menu())
+
+    def _pay(self, chat_id, customer, method, amount):
+        try:
+            if method == "yk":
+                payment = payment_services.create_topup(customer=customer, amount=amount, provider="yookassa")
+                return reply(chat_id, texts.topup_yookassa(payment.amount), keyboards.pay_link(payment.confirmation_url, payment.amount))
+            if method == "st":
+                payment = payment_services.create_topup(customer=customer, amount=amount, provider="stars")
+                invoice = payment_services.build_stars_invoice(payment=payment)
+                price = invoice.prices[0]
+                outbox.enqueue_invoice(
+                    chat_id, title=invoice.title, description=invoice.description, payload=invoice.payload,
+                    currency=invoice.currency, amount=price["amount"], label=price["label"],
+                )
+                return None
+        except (PaymentError, BillingError) as exc:
+            return reply(chat_id, str(exc))
+        reply(chat_id, texts.expired(), keyboards.main_menu())
+
+    # --- Stars -------------------------------------------------------------------------------
+
+    def pre_checkout(self, query, data):
+        try:
+            payment_services.validate_pre_checkout(
+                payload=query.invoice_payload, currency=query.currency, total_amount=query.total_amount,
+                telegram_user_id=query.from_user.id,
+            )
+        except PaymentError as exc:
+            return self.bot.answer_pre_checkout_query(query.id, ok=False, error_message=str(exc))
+        self.bot.answer_pre_checkout_query(query.id, ok=True)
+
+    def successful_payment(self, message, data):
+        paid = message.successful_payment
+        try:
+            payment_services.confirm_stars_payment(
+                payload=paid.invoice_payload, currency=paid.currency, total_amount=paid.total_amount,
+                telegram_payment_charge_id=paid.telegram_payment_charge_id, telegram_user_id=message.from_user.id,
+            )
+        except PaymentError:
+            logger.exception("Stars payment %s not credited", paid.telegram_payment_charge_id)
+            reply(message.chat.id, texts.paysupport(message.from_user.id))
+        # The payment_succeeded receiver tells the customer (once, whatever the provider).
+
+
+def _command_argument(text: str | None) -> str:
+    parts = (text or "").split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def register(bot) -> Handlers:
+    h = Handlers(bot)
+    for command in COMMANDS:
+        bot.register_message_handler(getattr(h, command), commands=[command])
+    bot.register_message_handler(h.successful_payment, content_types=["successful_payment"])
+    bot.register_message_handler(h.unknown_command, content_types=["text"], func=lambda m: (m.text or "").startswith("/"))
+    bot.register_message_handler(h.text, content_types=["text"])
+    bot.register_message_handler(h.photo, content_types=["photo"])
+    bot.register_message_handler(h.document, content_types=["document"])
+    bot.register_message_handler(h.sticker, content_types=["sticker"])
+    bot.register_message_handler(h.other, content_types=OTHER_CONTENT)
+    bot.register_callback_query_handler(h.callback, func=lambda q: True)
+    bot.register_pre_checkout_query_handler(h.pre_checkout, func=lambda q: True)
+    return h
+

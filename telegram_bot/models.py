@@ -1,0 +1,78 @@
+"""What the bot keeps: the durable outbox of outgoing messages and each chat's dialogue state."""
+from django.db import models
+from django.db.models import Q
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """One Bot API call to make (a message, a media file, an edit), kept until Telegram took it.
+
+    Rows are written in the same transaction as the change they announce (or right after it
+    commits) by any process; the delivery loop claims them with a conditional UPDATE, sends them
+    through the one sender (flood limits, 429s, retries) and records the result. A send that
+    fails for a transient reason goes back to pending with a later ``next_attempt_at``, so a
+    result is never lost. Per chat, rows go out in id order.
+    """
+
+    chat_id = models.BigIntegerField()
+    method = models.CharField(max_length=32)
+    params = models.JSONField(default=dict)
+    # A Django storage name uploaded as the media field (sendPhoto/sendVideo/sendDocument).
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    # For editMessageText: the message to edit is the one this row sent.
+    edit_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="edits")
+    # "job:<id>": finds the job's progress message.
+    topic = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # While a row with this key is pending, a newer one replaces its params (progress edits).
+    coalesce_key = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=40, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    sent_message_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "id"], name="outbox_status_id")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=OutboxStatus.values), name="outbox_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=OutboxStatus.SENT) | Q(sent_at__isnull=False), name="outbox_sent_has_time"
+            ),
+            # One progress message per job, however the bot and a worker race to create it.
+            models.UniqueConstraint(
+                fields=["topic"],
+                condition=Q(method="sendMessage") & ~Q(topic=""),
+                name="outbox_one_message_per_topic",
+            ),
+            models.UniqueConstraint(
+                fields=["coalesce_key"],
+                condition=Q(status="pending") & ~Q(coalesce_key=""),
+                name="outbox_one_pending_per_coalesce_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} to {self.chat_id} ({self.status})"
+
+
+class Conversation(models.Model):
+    """Where a chat is in a dialogue (waiting for a prompt, a custom amount, ...) and its draft."""
+
+    chat_id = models.BigIntegerField(unique=True)
+    state = models.CharField(max_length=32, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"chat {self.chat_id}: {self.state or 'idle'}"

@@ -1,0 +1,289 @@
+"""The durable outbox: write a message now, in any process; the delivery loop sends it.
+
+``enqueue_*`` insert an ``OutboxMessage`` (inside the caller's transaction when there is one, so
+a message about a change exists if and only if the change committed) and wake the local
+delivery loop after commit. ``OutboxDelivery`` claims due rows with a conditional UPDATE, sends
+them through the one sender and records what Telegram answered; transient failures are retried
+later from the row, so nothing is lost when Telegram, the network or the process goes away.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.utils import timezone
+
+from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.sender import Sender, TelegramError, get_sender
+
+logger = logging.getLogger(__name__)
+
+MEDIA_FIELDS = {"sendPhoto": "photo", "sendVideo": "video", "sendDocument": "document"}
+# A row claimed longer ago than this belongs to a delivery loop that died: take it back.
+STALE_CLAIM = timedelta(minutes=2)
+# Transient failures are retried with a growing pause, for about a day, before giving up.
+MAX_ATTEMPTS = 60
+
+wakeup = threading.Event()
+
+
+def _wake() -> None:
+    wakeup.set()
+
+
+def enqueue(
+    *,
+    chat_id: int,
+    method: str,
+    params: dict,
+    file_name: str = "",
+    edit_of: OutboxMessage | None = None,
+    topic: str = "",
+    coalesce_key: str = "",
+) -> OutboxMessage:
+    """Record one Bot API call to make; with ``coalesce_key`` a still-pending one is replaced."""
+    params = {k: v for k, v in params.items() if v is not None}
+    params["chat_id"] = chat_id
+    if coalesce_key:
+        replaced = OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(
+            params=params, file_name=file_name
+        )
+        if replaced:
+            transaction.on_commit(_wake)
+            return OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).first()
+    try:
+        with transaction.atomic():
+            row = OutboxMessage.objects.create(
+                chat_id=chat_id, method=method, params=params, file_name=file_name, edit_of=edit_of,
+                topic=topic, coalesce_key=coalesce_key,
+            )
+    except IntegrityError:
+        if not coalesce_key:
+            raise
+        # Another writer created the pending row for this key a moment ago: update it instead.
+        OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(params=params)
+        row = OutboxMessage.objects.filter(coalesce_key=coalesce_key).order_by("-id").first()
+    transaction.on_commit(_wake)
+    return row
+
+
+def enqueue_text(chat_id: int, text: str, *, reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
+    return enqueue(chat_id=chat_id, method="sendMessage", params={"text": text, "reply_markup": reply_markup}, topic=topic)
+
+
+def topic_message(chat_id: int, topic: str, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
+    """The one message of ``topic`` (a job's progress message): found, or written now."""
+    row = OutboxMessage.objects.filter(topic=topic, method="sendMessage").first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            row = enqueue_text(chat_id, text, reply_markup=reply_markup, topic=topic)
+    except IntegrityError:
+        return OutboxMessage.objects.get(topic=topic, method="sendMessage")
+    return row
+
+
+def enqueue_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = None, coalesce: bool = True) -> OutboxMessage:
+    """Edit the message ``of`` sent (or will send); pending edits of it collapse into the newest."""
+    return enqueue(
+        chat_id=of.chat_id,
+        method="editMessageText",
+        params={"text": text, "reply_markup": reply_markup},
+        edit_of=of,
+        coalesce_key=f"edit:{of.pk}" if coalesce else "",
+    )
+
+
+def enqueue_media(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
+    if method not in MEDIA_FIELDS:
+        raise ValueError(f"not a media method: {method}")
+    return enqueue(
+        chat_id=chat_id, method=method, params={"caption": caption or None, "reply_markup": reply_markup},
+        file_name=file_name, topic=topic,
+    )
+
+
+def enqueue_invoice(chat_id: int, *, title: str, description: str, payload: str, currency: str, amount: int, label: str) -> OutboxMessage:
+    return enqueue(
+        chat_id=chat_id,
+        method="sendInvoice",
+        params={
+            "title": title, "description": description, "payload": payload, "currency": currency,
+            "prices": [{"label": label, "amount": amount}], "provider_token": "",
+        },
+    )
+
+
+class OutboxDelivery:
+    """Sends due outbox rows: one at a time per chat (in id order), many chats in parallel."""
+
+    def __init__(self, *, sender: Sender | None = None, threads: int | None = None, poll_interval: float = 0.5):
+        from django.conf import settings
+
+        self.sender = sender
+        self.threads = threads or settings.TELEGRAM_SENDER_THREADS
+        self.poll_interval = poll_interval
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> "OutboxDelivery":
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="outbox")
+        self._thread = threading.Thread(target=self._run, name="outbox-delivery", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop claiming; let sends in flight finish (what is not sent stays in the outbox)."""
+        self._stop.set()
+        wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+                logger.exception("outbox delivery round failed")
+                close_old_connections()
+            wakeup.wait(self.poll_interval)
+            wakeup.clear()
+        connections.close_all()
+
+    # --- one round --------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim the next row of each idle chat that is due and hand it to the pool; returns the count."""
+        now = timezone.now()
+        OutboxMessage.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+            status=OutboxStatus.PENDING, claimed_by=""
+        )
+        candidates = list(
+            OutboxMessage.objects.filter(status__in=(OutboxStatus.PENDING, OutboxStatus.SENDING))
+            .order_by("id")
+            .values_list("id", "chat_id", "status", "next_attempt_at")[:1000]
+        )
+        seen: set[int] = set()
+        due: list[int] = []
+        with self._lock:
+            busy = set(self._in_flight)
+        for pk, chat_id, status, next_attempt_at in candidates:
+            if chat_id in seen:
+                continue
+            seen.add(chat_id)  # only the oldest unsent row of a chat may go: order is kept
+            if status == OutboxStatus.PENDING and chat_id not in busy and (next_attempt_at is None or next_attempt_at <= now):
+                due.append(pk)
+        if not due:
+            return 0
+        OutboxMessage.objects.filter(pk__in=due, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.SENDING, claimed_by=self.token, claimed_at=now
+        )
+        claimed = list(OutboxMessage.objects.filter(pk__in=due, status=OutboxStatus.SENDING, claimed_by=self.token))
+        for row in claimed:
+            with self._lock:
+                self._in_flight.add(row.chat_id)
+            if self._pool is None:
+                self._deliver(row)
+            else:
+                self._pool.submit(self._deliver, row)
+        return len(claimed)
+
+    def drain(self, timeout: float = 30) -> None:
+        """Deliver everything due now, in this thread (tests, one-off commands)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.run_once() and not OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__isnull=True).exists():
+                return
+
+    def _deliver(self, row: OutboxMessage) -> None:
+        try:
+            deliver_row(row, self.sender or get_sender())
+        except Exception:  # noqa: BLE001 - a bug in one row must not stop the others
+            logger.exception("delivering outbox row %s failed", row.pk)
+            _retry_later(row, "internal error")
+        finally:
+            with self._lock:
+                self._in_flight.discard(row.chat_id)
+            if self._pool is not None:
+                connections.close_all()
+            wakeup.set()  # the chat's next row may go now
+
+
+def deliver_row(row: OutboxMessage, sender: Sender) -> None:
+    params = dict(row.params)
+    if row.edit_of_id is not None:
+        original = OutboxMessage.objects.filter(pk=row.edit_of_id).values_list("status", "sent_message_id").first()
+        if original is None or original[0] == OutboxStatus.FAILED:
+            return _finish(row, OutboxStatus.FAILED, error="the message to edit was never sent")
+        if original[1] is None:
+            return _retry_later(row, "the message to edit is not sent yet", delay=1)
+        params["message_id"] = original[1]
+    files = None
+    handle = None
+    try:
+        if row.file_name:
+            try:
+                handle = default_storage.open(row.file_name, "rb")
+            except (FileNotFoundError, OSError):
+                return _finish(row, OutboxStatus.FAILED, error=f"file missing: {row.file_name}")
+            files = {MEDIA_FIELDS[row.method]: (row.file_name.rsplit("/", 1)[-1], handle)}
+        result = sender.call(row.method, params, files)
+    except TelegramError as exc:
+        if exc.not_modified:
+            return _finish(row, OutboxStatus.SENT, message_id=params.get("message_id"))
+        if exc.chat_gone:
+            _mark_blocked(row.chat_id)
+            return _finish(row, OutboxStatus.FAILED, error=str(exc))
+        if exc.transient:
+            return _retry_later(row, str(exc))
+        logger.error("Telegram refused outbox row %s (%s): %s", row.pk, row.method, exc)
+        return _finish(row, OutboxStatus.FAILED, error=str(exc))
+    finally:
+        if handle is not None:
+            handle.close()
+    message_id = result.get("message_id") if isinstance(result, dict) else None
+    _finish(row, OutboxStatus.SENT, message_id=message_id)
+
+
+def _finish(row: OutboxMessage, status: str, *, message_id=None, error: str = "") -> None:
+    OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
+        status=status, sent_message_id=message_id, sent_at=timezone.now() if status == OutboxStatus.SENT else None,
+        last_error=error[:500], claimed_by="",
+    )
+
+
+def _retry_later(row: OutboxMessage, error: str, *, delay: float | None = None) -> None:
+    attempts = row.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        logger.error("outbox row %s given up after %s attempts: %s", row.pk, attempts, error)
+        return _finish(row, OutboxStatus.FAILED, error=error)
+    pause = delay if delay is not None else min(1800.0, 2.0 ** min(attempts, 11))
+    OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
+        status=OutboxStatus.PENDING, attempts=attempts, last_error=error[:500], claimed_by="",
+        next_attempt_at=timezone.now() + timedelta(seconds=pause),
+    )
+
+
+def _mark_blocked(chat_id: int) -> None:
+    from billing.models import Customer
+    from billing.services import set_customer_blocked
+
+    customer = Customer.objects.filter(telegram_id=chat_id).first()
+    if customer is not None and not customer.is_blocked:
+        set_customer_blocked(customer=customer, blocked=True)

@@ -1,0 +1,97 @@
+"""Turn what jobs and payments announce into messages for the customer (through the outbox).
+
+Connected in ``TelegramBotConfig.ready``. Signals arrive after the change committed, in
+whatever process made it (a worker, the web process, the bot); each receiver only writes
+outbox rows, which the delivery loop sends within Telegram's limits and retries until sent.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.dispatch import receiver
+from django.utils import translation
+
+from billing import selectors as billing_selectors
+from jobs.models import JobStatus
+from jobs.signals import job_finished, job_progress
+from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
+from telegram_bot import keyboards, outbox, texts
+
+logger = logging.getLogger(__name__)
+
+# Telegram's upload limits for photos and videos sent by a bot; larger results go as documents.
+PHOTO_LIMIT = 10 * 1024 * 1024
+VIDEO_LIMIT = 50 * 1024 * 1024
+
+
+def _progress_message(job):
+    return outbox.topic_message(
+        job.customer.telegram_id, f"job:{job.pk}", texts.job_progress(job), reply_markup=keyboards.cancel_job(job.pk)
+    )
+
+
+@receiver(job_progress, dispatch_uid="telegram_bot.job_progress")
+def on_job_progress(sender, job, progress, **kwargs):
+    if job.status not in JobStatus.active():
+        return
+    with translation.override(job.customer.language):
+        message = _progress_message(job)
+        outbox.enqueue_edit(message, texts.job_progress(job, progress), reply_markup=keyboards.cancel_job(job.pk))
+
+
+@receiver(job_finished, dispatch_uid="telegram_bot.job_finished")
+def on_job_finished(sender, job, **kwargs):
+    customer = job.customer
+    chat_id = customer.telegram_id
+    with translation.override(customer.language):
+        message = _progress_message(job)
+        if job.status == JobStatus.COMPLETED:
+            outbox.enqueue_edit(message, texts.job_completed(job))
+            caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
+            for name in job.result_files or []:
+                outbox.enqueue_media(chat_id, _media_method(job.result_mime, name), name, caption=caption,
+                                     reply_markup=keyboards.main_menu())
+        elif job.status == JobStatus.FAILED:
+            outbox.enqueue_edit(message, texts.job_failed(job))
+            outbox.enqueue_text(chat_id, texts.job_failed(job), reply_markup=keyboards.main_menu())
+        else:
+            outbox.enqueue_edit(message, texts.job_cancelled(job))
+
+
+def _media_method(mime: str, name: str) -> str:
+    from django.core.files.storage import default_storage
+
+    try:
+        size = default_storage.size(name)
+    except (OSError, NotImplementedError):
+        size = 0
+    if mime.startswith("image/") and mime != "image/gif" and size <= PHOTO_LIMIT:
+        return "sendPhoto"
+    if mime.startswith("video/") and size <= VIDEO_LIMIT:
+        return "sendVideo"
+    return "sendDocument"
+
+
+@receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")
+def on_payment_succeeded(sender, payment, **kwargs):
+    customer = payment.customer
+    with translation.override(customer.language):
+        outbox.enqueue_text(
+            customer.telegram_id,
+            texts.payment_succeeded(payment.amount, billing_selectors.get_balance(customer)),
+            reply_markup=keyboards.main_menu(),
+        )
+
+
+@receiver(payment_canceled, dispatch_uid="telegram_bot.payment_canceled")
+def on_payment_canceled(sender, payment, **kwargs):
+    customer = payment.customer
+    with translation.override(customer.language):
+        outbox.enqueue_text(customer.telegram_id, texts.payment_canceled(payment.amount))
+
+
+@receiver(refund_succeeded, dispatch_uid="telegram_bot.refund_succeeded")
+def on_refund_succeeded(sender, refund, payment, **kwargs):
+    customer = payment.customer
+    with translation.override(customer.language):
+        outbox.enqueue_text(customer.telegram_id, texts.refund_succeeded(refund.amount))

@@ -1,0 +1,63 @@
+"""Running the bot: long polling with a graceful stop, and the delivery loop beside it."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import connections
+from telebot import apihelper
+
+from telegram_bot.bot import ALLOWED_UPDATES, GenBot, build_bot
+from telegram_bot.outbox import OutboxDelivery
+
+logger = logging.getLogger(__name__)
+
+
+class BotRunner:
+    """``run()`` polls until ``stop()``; then finishes the handlers in flight, confirms the
+    processed updates to the Bot API and stops the delivery loop (unsent rows stay durable)."""
+
+    def __init__(self, *, bot: GenBot | None = None, poll_timeout: int | None = None, delivery: bool = True):
+        self.bot = bot or build_bot()
+        self.poll_timeout = settings.TELEGRAM_POLL_TIMEOUT if poll_timeout is None else poll_timeout
+        self.delivery = OutboxDelivery() if delivery else None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        if self.delivery is not None:
+            self.delivery.start()
+        try:
+            # A webhook left behind would make getUpdates fail with 409.
+            self.bot.remove_webhook()
+            while not self._stopping.is_set():
+                self.bot.infinity_polling(
+                    timeout=self.poll_timeout + 10, long_polling_timeout=self.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES, logger_level=logging.ERROR,
+                )
+                if not self._stopping.is_set():
+                    time.sleep(1)
+        finally:
+            self._finish()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.bot.stop_polling()
+
+    def _finish(self, timeout: float = 60) -> None:
+        pool = getattr(self.bot, "worker_pool", None)
+        if pool is not None:
+            deadline = time.monotonic() + timeout
+            while not pool.tasks.empty() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pool.close()  # waits for the handler each worker is running
+        if self.bot.last_update_id:
+            try:
+                apihelper.get_updates(self.bot.token, offset=self.bot.last_update_id + 1, limit=1, timeout=5, long_polling_timeout=0)
+            except Exception:  # noqa: BLE001 - at worst Telegram sends the last updates again
+                logger.warning("could not confirm the last processed updates", exc_info=True)
+        if self.delivery is not None:
+            self.delivery.stop()
+        connections.close_all()
+        logger.info("bot stopped")

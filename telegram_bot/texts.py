@@ -1,0 +1,313 @@
+"""Every sentence the bot says, in English source strings translated by Django's gettext (ru, en).
+
+Call these with the customer's language active (the middleware activates it for handlers;
+receivers wrap their work in ``translation.override``).
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from billing.money import format_amount
+
+KIND_NAMES = {
+    "image": gettext_lazy("Picture"),
+    "image_edit": gettext_lazy("Photo edit"),
+    "video_text": gettext_lazy("Video"),
+    "video_image": gettext_lazy("Video from a photo"),
+}
+STATUS_NAMES = {
+    "pending": gettext_lazy("queued"),
+    "processing": gettext_lazy("generating"),
+    "completed": gettext_lazy("ready"),
+    "failed": gettext_lazy("failed"),
+    "cancelled": gettext_lazy("cancelled"),
+}
+MODE_NAMES = {"std": gettext_lazy("standard"), "pro": gettext_lazy("pro")}
+
+
+def money(kopecks: int) -> str:
+    return format_amount(kopecks, get_language() or "ru")
+
+
+def kind_name(kind: str) -> str:
+    return str(KIND_NAMES.get(kind, kind))
+
+
+def start(name: str, balance: int) -> str:
+    return _(
+        "Hello, %(name)s! I make pictures and short videos with AI.\n"
+        "Your balance: %(balance)s.\n\nChoose what to do:"
+    ) % {"name": name or _("friend"), "balance": money(balance)}
+
+
+def menu_prompt() -> str:
+    return _("Choose what to do:")
+
+
+def balance(available: int, held: int) -> str:
+    text = _("Your balance: %(balance)s.") % {"balance": money(available)}
+    if held:
+        text += "\n" + _("Reserved for running jobs: %(held)s.") % {"held": money(held)}
+    return text
+
+
+def help_text() -> str:
+    return _(
+        "What I can do:\n"
+        "🖼 /picture — a picture from your description\n"
+        "✏️ send a photo with a caption — I change the photo as the caption says\n"
+        "🎬 /video — a short video from a description or a photo\n"
+        "💳 /topup — top up the balance (card or Telegram Stars)\n"
+        "💰 /balance — your balance\n"
+        "⏳ /jobs — running jobs, with progress and a cancel button\n"
+        "🧾 /history — payments, charges and recent results\n"
+        "🌐 /lang — language\n"
+        "✖️ /cancel — stop the current dialogue\n"
+        "🆘 /paysupport — help with payments\n\n"
+        "You see the price before every paid job; if a job fails, the money comes back."
+    )
+
+
+def hint() -> str:
+    return _("I did not understand that. Use the buttons below or see /help.")
+
+
+def unknown_command(command: str) -> str:
+    return _("Unknown command %(command)s. See /help.") % {"command": command[:32]}
+
+
+def sticker() -> str:
+    return _("Nice sticker! I understand text and photos, though. See /help.")
+
+
+def unsupported_content() -> str:
+    return _("I cannot use this kind of message. Send text or a photo, or see /help.")
+
+
+def text_too_long(limit: int) -> str:
+    return _("That message is too long: keep it under %(limit)s characters.") % {"limit": limit}
+
+
+def file_too_large(limit_bytes: int) -> str:
+    return _("The file is too large: send one under %(megabytes)s MB.") % {"megabytes": max(1, limit_bytes // (1024 * 1024))}
+
+
+def send_as_photo() -> str:
+    return _("Send the picture as a photo (not as a file), with a caption saying what to do.")
+
+
+def rate_limited() -> str:
+    return _("You are sending messages too fast. Please wait a minute; I will answer again after that.")
+
+
+def blocked() -> str:
+    return _("Your account is blocked. If you think this is a mistake, write to %(contact)s.") % {
+        "contact": settings.BOT_SUPPORT_CONTACT
+    }
+
+
+def internal_error() -> str:
+    return _("Something went wrong on our side. Please try again in a minute.")
+
+
+def cancelled_dialogue() -> str:
+    return _("Cancelled. Choose what to do next:")
+
+
+def nothing_to_cancel() -> str:
+    return _("There is nothing to cancel. Choose what to do:")
+
+
+def expired() -> str:
+    return _("This offer has expired. Start again from the menu.")
+
+
+def job_gone() -> str:
+    return _("This job no longer exists.")
+
+
+# --- top-ups ---------------------------------------------------------------------------------
+
+
+def topup_choose() -> str:
+    return _("How much do you want to add to your balance?")
+
+
+def topup_custom() -> str:
+    return _("Send the amount in roubles, for example 750.")
+
+
+def topup_method(amount: int) -> str:
+    return _("Top up by %(amount)s. Choose how to pay:") % {"amount": money(amount)}
+
+
+def topup_yookassa(amount: int) -> str:
+    return _(
+        "Pay %(amount)s by the button below. The money appears on your balance as soon as the "
+        "payment goes through; I will tell you."
+    ) % {"amount": money(amount)}
+
+
+def topup_stars_sent() -> str:
+    return _("Here is the invoice in Telegram Stars. Press Pay to top up.")
+
+
+def payment_succeeded(amount: int, balance_now: int) -> str:
+    return _("✅ Payment received: %(amount)s. Your balance: %(balance)s.") % {
+        "amount": money(amount), "balance": money(balance_now)
+    }
+
+
+def payment_canceled(amount: int) -> str:
+    return _("The payment of %(amount)s was canceled; no money was taken.") % {"amount": money(amount)}
+
+
+def refund_succeeded(amount: int) -> str:
+    return _("↩️ A refund of %(amount)s was sent back to you.") % {"amount": money(amount)}
+
+
+def paysupport(telegram_id: int) -> str:
+    return _(
+        "Questions about a payment or a refund? Write to %(contact)s with the date, the amount and "
+        "your Telegram id (%(telegram_id)s). Money for a failed job returns to your balance "
+        "automatically."
+    ) % {"contact": settings.BOT_SUPPORT_CONTACT, "telegram_id": telegram_id}
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+def ask_picture_prompt() -> str:
+    return _("Describe the picture you want, in any language.")
+
+
+def ask_edit_photo() -> str:
+    return _("Send a photo with a caption saying what to change in it.")
+
+
+def ask_photo_caption() -> str:
+    return _("Add a caption to the photo saying what to do with it, and send it again.")
+
+
+def ask_video_duration() -> str:
+    return _("Video: choose the duration.")
+
+
+def ask_video_aspect() -> str:
+    return _("Choose the aspect ratio.")
+
+
+def ask_video_mode() -> str:
+    return _("Choose the quality: standard, or pro (better, dearer).")
+
+
+def ask_video_prompt() -> str:
+    return _("Now send a description of the video, or a photo with a caption to bring it to life.")
+
+
+def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int) -> str:
+    lines = [_("%(what)s: “%(prompt)s”") % {"what": kind_name(kind), "prompt": _shorten(prompt, 300)}]
+    if options.get("duration"):
+        lines.append(
+            _("%(seconds)s s, %(aspect)s, %(mode)s") % {
+                "seconds": options["duration"], "aspect": options.get("aspect_ratio") or "16:9",
+                "mode": str(MODE_NAMES.get(options.get("mode", "std"), options.get("mode", ""))),
+            }
+        )
+    lines.append(_("Price: %(price)s. Your balance: %(balance)s.") % {"price": money(price), "balance": money(balance_now)})
+    lines.append(_("Start?"))
+    return "\n".join(lines)
+
+
+def insufficient_funds(price: int, balance_now: int) -> str:
+    return _("Not enough money: the price is %(price)s and your balance is %(balance)s. Top up first.") % {
+        "price": money(price), "balance": money(balance_now)
+    }
+
+
+def progress_bar(progress: int, width: int = 10) -> str:
+    progress = max(0, min(100, int(progress)))
+    filled = round(progress * width / 100)
+    return "█" * filled + "░" * (width - filled) + f" {progress}%"
+
+
+def job_progress(job, progress: int | None = None) -> str:
+    progress = job.progress if progress is None else progress
+    head = _("%(what)s #%(id)s") % {"what": kind_name(job.kind), "id": job.pk}
+    if job.status == "pending":
+        state = _("⏳ In the queue…")
+    else:
+        state = _("⚙️ Generating…")
+    return f"{head}\n{state}\n{progress_bar(progress)}"
+
+
+def job_completed(job) -> str:
+    return _("✅ %(what)s #%(id)s is ready. Charged %(price)s.") % {
+        "what": kind_name(job.kind), "id": job.pk, "price": money(job.cost_actual or 0)
+    }
+
+
+def job_result_caption(job, balance_now: int) -> str:
+    return _("%(what)s #%(id)s. Balance: %(balance)s.") % {
+        "what": kind_name(job.kind), "id": job.pk, "balance": money(balance_now)
+    }
+
+
+def job_failed(job) -> str:
+    return _("❌ %(what)s #%(id)s failed: %(error)s\nThe money (%(price)s) was returned to your balance.") % {
+        "what": kind_name(job.kind), "id": job.pk, "error": job.error or _("the generation did not succeed."),
+        "price": money(job.cost_estimate),
+    }
+
+
+def job_cancelled(job) -> str:
+    return _("✖️ %(what)s #%(id)s was cancelled. The money (%(price)s) was returned to your balance.") % {
+        "what": kind_name(job.kind), "id": job.pk, "price": money(job.cost_estimate)
+    }
+
+
+def jobs_list(jobs) -> str:
+    if not jobs:
+        return _("You have no running jobs.")
+    lines = [_("Your running jobs:")]
+    for job in jobs:
+        lines.append(f"#{job.pk} {kind_name(job.kind)} — {progress_bar(job.progress)}")
+    return "\n".join(lines)
+
+
+def history(transfers, jobs) -> str:
+    lines = [_("Money:")]
+    if not transfers:
+        lines.append(_("no movements yet."))
+    for transfer in transfers:
+        when = transfer.created_at.strftime("%d.%m %H:%M")
+        signed = transfer.signed_amount
+        amount = money(signed) if signed else _("%(amount)s reserved") % {"amount": money(transfer.amount)}
+        if transfer.kind == "void":
+            amount = _("%(amount)s released") % {"amount": money(transfer.amount)}
+        if signed > 0:
+            amount = "+" + amount
+        lines.append(f"{when}  {amount}  {transfer.description or ''}".rstrip())
+    lines.append("")
+    lines.append(_("Recent results:"))
+    if not jobs:
+        lines.append(_("no jobs yet."))
+    for job in jobs:
+        lines.append(f"#{job.pk} {kind_name(job.kind)} — {STATUS_NAMES.get(job.status, job.status)}: {_shorten(job.prompt, 40)}")
+    return "\n".join(lines)
+
+
+def choose_language() -> str:
+    return _("Choose the language.")
+
+
+def language_set() -> str:
+    return _("Language: English.")
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,47 @@
+"""The Telegram webhook: checks the secret header, then feeds the update to the bot."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from telegram_bot.bot import build_bot, parse_updates
+
+logger = logging.getLogger(__name__)
+
+_bot = None
+_bot_lock = threading.Lock()
+
+
+def webhook_bot():
+    """One non-threaded bot per web process: the update is handled inside the request."""
+    global _bot
+    with _bot_lock:
+        if _bot is None:
+            _bot = build_bot(threaded=False)
+        return _bot
+
+
+@csrf_exempt
+@require_POST
+def telegram_webhook(request):
+    secret = settings.TELEGRAM_WEBHOOK_SECRET
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if not secret or not constant_time_compare(given, secret):
+        return HttpResponseForbidden("wrong secret token")
+    try:
+        payload = json.loads(request.body)
+    except ValueError:
+        logger.warning("webhook: body is not JSON; skipped")
+        return HttpResponse("skipped")
+    updates = parse_updates([payload] if isinstance(payload, dict) else [])
+    if updates:
+        webhook_bot().process_new_updates(updates)
+    # 200 even for a skipped update: Telegram would otherwise resend it forever.
+    return HttpResponse("ok")
