@@ -28,6 +28,7 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("adjust_balance", "Can adjust a customer's balance")]
 
     def __str__(self) -> str:
         name = f"@{self.username}" if self.username else self.first_name or "—"

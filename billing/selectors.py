@@ -95,6 +95,8 @@ def accounts_total_from_ledger() -> int:
 
 def wallet_totals() -> dict[str, int]:
     agg = Account.objects.filter(customer__isnull=False).aggregate(
-        balance=Sum("balance"), held=Sum("held"), customers=Sum(Case(When(Q(balance__gt=0), then=1), default=0))
+        total_balance=Sum("balance"), total_held=Sum("held"),
+        funded=Sum(Case(When(Q(balance__gt=0), then=1), default=0)),
     )
+    agg = {"balance": agg["total_balance"], "held": agg["total_held"], "customers": agg["funded"]}
     return {k: v or 0 for k, v in agg.items()}

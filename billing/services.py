@@ -17,6 +17,8 @@ inside their own durable transactions, so a status change and its money commit t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
@@ -326,3 +328,48 @@ def refund_balance(*, reservation: Transfer) -> Transfer:
         )
         Account.objects.filter(pk=wallet.pk).update(held=F("held") - reservation.amount)
         return void
+
+
+# --- legacy import --------------------------------------------------------------------------
+
+
+@dataclass
+class ImportCounts:
+    imported: int = 0
+    already_imported: int = 0
+    skipped_empty: int = 0
+    refused: int = 0
+    imported_kopecks: int = 0
+    refused_rows: list[str] = field(default_factory=list)
+
+
+def import_opening_balances(*, rows: list[tuple[int, int]], counts: ImportCounts) -> ImportCounts:
+    """Open wallets from the old system's ``wallets`` rows ``(user_id, kopecks)``, one batch.
+
+    Each credit's key is ``legacy:<user_id>``, so a second run over the same file moves nothing.
+    One transaction per batch: on SQLite each commit is a sync, so batching is what makes a large
+    file take seconds rather than minutes.
+    """
+    keys = {f"legacy:{user_id}" for user_id, _amount in rows}
+    done = set(Transfer.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    with transaction.atomic(durable=True):
+        for user_id, kopecks in rows:
+            key = f"legacy:{user_id}"
+            if kopecks < 0:
+                counts.refused += 1
+                counts.refused_rows.append(f"user {user_id}: negative balance {kopecks} kopecks")
+                continue
+            if kopecks == 0:
+                counts.skipped_empty += 1
+                continue
+            if key in done:
+                counts.already_imported += 1
+                continue
+            customer = get_or_create_customer(telegram_id=user_id)
+            credit_balance(
+                customer=customer, amount=kopecks, idempotency_key=key, source=SystemAccount.LEGACY,
+                description="Opening balance from the old system",
+            )
+            counts.imported += 1
+            counts.imported_kopecks += kopecks
+    return counts

@@ -54,3 +54,15 @@ def run_concurrently(fn: Callable[[int], Any], n: int, *, timeout: float = 120) 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _configured_for_postgres() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+# Rules that exist only on PostgreSQL (its trigger); the suite runs on both databases.
+postgres_only = __import__("pytest").mark.skipif(
+    not _configured_for_postgres(), reason="a PostgreSQL-only rule; bin/test also runs the suite on PostgreSQL"
+)

@@ -1,0 +1,152 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from . import selectors, services
+from .exceptions import BillingError
+from .forms import AdjustBalanceForm
+from .models import Account, Customer, Transfer
+from .money import format_amount
+
+
+class ReadOnlyAdminMixin:
+    """The ledger is append-only: staff can read it, never add, change or delete a row here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TransferInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Transfer
+    fk_name = "customer"
+    fields = ("created_at", "kind", "money", "source", "description", "pending", "staff_user")
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    max_num = 0
+    show_change_link = True
+    verbose_name_plural = _("Ledger (newest first)")
+
+    @admin.display(description=_("amount"))
+    def money(self, obj):
+        return format_amount(obj.amount)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("telegram_id", "username", "first_name", "language", "available", "reserved", "is_blocked", "created_at")
+    list_filter = ("is_blocked", "language")
+    search_fields = ("telegram_id", "username", "first_name", "last_name")
+    readonly_fields = ("telegram_id", "available", "reserved", "adjust_link", "created_at", "updated_at")
+    fields = ("telegram_id", "username", "first_name", "last_name", "language", "is_blocked",
+              "available", "reserved", "adjust_link", "created_at", "updated_at")
+    inlines = [TransferInline]
+    actions = ["adjust_balance_action"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("wallet")
+
+    def has_add_permission(self, request):
+        # Customers come from Telegram (their id is their identity), never typed in by staff.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("available"))
+    def available(self, obj):
+        return format_amount(obj.wallet.available) if hasattr(obj, "wallet") else "—"
+
+    @admin.display(description=_("reserved"))
+    def reserved(self, obj):
+        return format_amount(obj.wallet.held) if hasattr(obj, "wallet") else "—"
+
+    @admin.display(description=_("correction"))
+    def adjust_link(self, obj):
+        url = reverse("admin:billing_customer_adjust", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Adjust balance"))
+
+    @admin.action(description=_("Adjust the balance of the selected customer"), permissions=["adjust"])
+    def adjust_balance_action(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one customer to adjust."), messages.WARNING)
+            return None
+        return redirect("admin:billing_customer_adjust", queryset.get().pk)
+
+    def has_adjust_permission(self, request):
+        return request.user.has_perm("billing.adjust_balance")
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="billing_customer_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request, pk):
+        if not self.has_adjust_permission(request):
+            raise PermissionDenied
+        customer = get_object_or_404(Customer, pk=pk)
+        form = AdjustBalanceForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.adjust_balance(
+                    customer=customer, amount=form.signed_amount(),
+                    idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Balance adjusted; available now %(amount)s.") % {"amount": format_amount(selectors.get_balance(customer))},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_customer_change", customer.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Adjust balance: %(customer)s") % {"customer": customer},
+            "customer": customer,
+            "available": format_amount(selectors.get_balance(customer)),
+            "reserved": format_amount(selectors.get_held(customer)),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/customer/adjust.html", context)
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "kind", "money", "debit_account", "credit_account", "customer", "source", "staff_user")
+    list_filter = ("kind", "source")
+    search_fields = ("idempotency_key", "customer__telegram_id", "description")
+    list_select_related = ("debit_account", "credit_account", "customer", "staff_user")
+
+    @admin.display(description=_("amount"))
+    def money(self, obj):
+        return format_amount(obj.amount)
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "kind", "code", "customer", "balance_shown", "held_shown")
+    list_filter = ("kind",)
+    list_select_related = ("customer",)
+
+    @admin.display(description=_("balance"))
+    def balance_shown(self, obj):
+        return format_amount(obj.balance)
+
+    @admin.display(description=_("held"))
+    def held_shown(self, obj):
+        return format_amount(obj.held)
