@@ -47,6 +47,7 @@ class HeartbeatMonitor:
         self.running: dict[int, RunningJob] = {}
         self.lock = threading.Lock()
         self.wake = threading.Event()
+        self.stopped = threading.Event()
         self.pid = os.getpid()
         self.thread = threading.Thread(target=self._loop, name="genbot-heartbeat", daemon=True)
         self.thread.start()
@@ -61,7 +62,7 @@ class HeartbeatMonitor:
 
     def _loop(self) -> None:
         last = time.monotonic()
-        while True:
+        while not self.stopped.is_set():
             # Short naps, so a changed interval (tests) takes effect at once.
             self.wake.wait(min(settings.JOB_HEARTBEAT_INTERVAL, 0.25))
             self.wake.clear()
@@ -73,11 +74,19 @@ class HeartbeatMonitor:
             except Exception:  # noqa: BLE001 - a failed beat must not end the thread
                 logger.exception("heartbeat failed")
                 connections.close_all()
+        connections.close_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.thread.join(5)
 
     def beat(self) -> None:
         with self.lock:
             runs = list(self.running.values())
         if not runs:
+            # Idle: give the database connection back rather than hold it between jobs.
+            connections.close_all()
             return
         close_old_connections()
         now = timezone.now()
@@ -105,3 +114,12 @@ def monitor() -> HeartbeatMonitor:
         if _monitor is None or _monitor.pid != os.getpid():
             _monitor = HeartbeatMonitor()
         return _monitor
+
+
+def stop_monitor() -> None:
+    """Stop this process's monitor and close its connection (tests, shutdown)."""
+    global _monitor
+    with _monitor_lock:
+        current, _monitor = _monitor, None
+    if current is not None and current.pid == os.getpid():
+        current.stop()

@@ -182,7 +182,7 @@ class KlingStub(StubServer):
 
     POLLS_BEFORE_DONE = 2
 
-    def __init__(self, *, access_key: str = "test-access", secret_key: str = "test-secret", **kwargs):
+    def __init__(self, *, access_key: str = "test-access-key", secret_key: str = "test-secret-key-of-32-characters", **kwargs):
         super().__init__(**kwargs)
         self.access_key = access_key
         self.secret_key = secret_key

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import django_rq
 import pytest
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
 from django.conf import settings as django_settings
 from django.db import connection
 
-from jobs import queueing
+from jobs import heartbeat, queueing
 from jobs.provider_stubs import GeminiStub, KlingStub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ def fast_jobs(settings, tmp_path):
     queueing.forget_redis_health()
     yield settings
     queueing.shutdown_fallback(wait=True)
+    heartbeat.stop_monitor()
     queueing.forget_redis_health()
 
 
@@ -47,7 +50,11 @@ def clean_queues():
             queue.empty()
             for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry):
                 for job_id in registry.get_job_ids():
-                    registry.remove(job_id, delete_job=True)
+                    try:
+                        RQJob.fetch(job_id, connection=queue.connection).delete()
+                    except NoSuchJobError:
+                        pass
+                queue.connection.delete(registry.key)
     empty()
     yield
     empty()

@@ -1,0 +1,85 @@
+"""Real ``manage.py rqworker`` processes against this run's database and Redis."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import django_rq
+import pytest
+
+from billing.models import Transfer, TransferKind
+from billing.selectors import find_drift, get_balance, get_held
+from jobs import queueing, services
+from jobs.models import Job, JobStatus
+from tests.helpers import make_customer
+
+from .conftest import start_worker, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stop(worker) -> str:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGKILL)
+    out, _ = worker.communicate(timeout=10)
+    return out.decode(errors="replace")
+
+
+def test_worker_process_runs_submitted_jobs_end_to_end(clean_queues):
+    customer = make_customer(balance=100_000)
+    jobs = [services.submit_job(customer=customer, kind=kind, prompt=f"real worker {kind}")
+            for kind in ("image", "video_text")]
+    worker = start_worker("images", "videos", "default", burst=True)
+    try:
+        assert worker.wait(timeout=60) == 0, stop(worker)
+    finally:
+        output = stop(worker)
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED, (job.error, output)
+    assert jobs[1].result_mime == "video/mp4"
+    assert get_balance(customer) == 100_000 - 1500 - 5000 and get_held(customer) == 0
+    assert find_drift() == []
+
+
+def test_the_same_job_delivered_twice_to_real_workers_is_charged_once(clean_queues):
+    customer = make_customer(balance=10_000)
+    job = services.submit_job(customer=customer, kind="image", prompt="at least once")
+    queue = django_rq.get_queue("images")
+    # A second message for the same job (a redelivery): RQ pushes its id onto the queue again.
+    queue.connection.rpush(queue.key, queueing.rq_job_id(job.pk))
+    workers = [start_worker("images", burst=True) for _ in range(2)]
+    try:
+        for worker in workers:
+            worker.wait(timeout=60)
+    finally:
+        outputs = [stop(worker) for worker in workers]
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and job.attempts == 1, outputs
+    assert "skipped (a repeated delivery)" in "".join(outputs)  # the second delivery did run
+    assert Transfer.objects.filter(pending_id=job.reservation_id, kind=TransferKind.POST).count() == 1
+    assert get_balance(customer) == 10_000 - 1500 and find_drift() == []
+
+
+def test_sigkill_of_a_worker_mid_job_is_failed_and_refunded_by_the_reaper(clean_queues, settings):
+    customer = make_customer(balance=10_000)
+    job = services.submit_job(customer=customer, kind="image", prompt="the worker will die")
+    worker = start_worker("images", FAKE_PROVIDER_LATENCY=60, JOB_HEARTBEAT_INTERVAL=0.2)
+    try:
+        wait_until(lambda: Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, progress__gt=0).exists(),
+                   timeout=60, message="the worker to start the job and beat")
+        os.killpg(worker.pid, signal.SIGKILL)  # no clean-up of any kind
+        worker.wait(timeout=10)
+    finally:
+        stop(worker)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.PROCESSING
+    assert get_held(customer) == 1500
+    settings.JOB_HEARTBEAT_TIMEOUT = 1
+    time.sleep(1.2)
+    assert services.reap_stuck_jobs().failed == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == "stuck" and job.error
+    assert get_balance(customer) == 10_000 and get_held(customer) == 0
+    assert Transfer.objects.filter(pending_id=job.reservation_id, kind=TransferKind.POST).count() == 0
+    assert find_drift() == []
