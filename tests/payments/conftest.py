@@ -47,3 +47,60 @@ def paid_topup(yookassa_stub):
         return services.sync_yookassa_payment(provider_payment_id=payment.provider_payment_id)
 
     return make
+
+
+class _TelegramRefundStub:
+    """A tiny Bot API server answering refundStarPayment the way Telegram does."""
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, dict]] = []
+        self.refunded: set[str] = set()
+        self.answer_status = 200  # 500: an outage
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                stub.requests.append((self.path, body))
+                charge = body.get("telegram_payment_charge_id")
+                if stub.answer_status != 200:
+                    status, answer = stub.answer_status, {"ok": False, "error_code": stub.answer_status}
+                elif charge in stub.refunded:
+                    status, answer = 400, {"ok": False, "error_code": 400,
+                                           "description": "Bad Request: CHARGE_ALREADY_REFUNDED"}
+                elif not str(charge).startswith("tg-charge"):
+                    status, answer = 400, {"ok": False, "error_code": 400,
+                                           "description": "Bad Request: CHARGE_NOT_FOUND"}
+                else:
+                    stub.refunded.add(charge)
+                    status, answer = 200, {"ok": True, "result": True}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def telegram_stub(settings):
+    stub = _TelegramRefundStub()
+    settings.TELEGRAM_API_URL = stub.url
+    settings.BOT_TOKEN = "123:test-token"
+    yield stub
+    stub.stop()

@@ -1,0 +1,67 @@
+"""sync_payments: lost notifications are recovered with the same logic as the webhook."""
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from billing import selectors
+from payments import services, tasks
+from payments.models import Payment, PaymentStatus
+from tests.helpers import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def age(payment, minutes):
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=minutes))
+
+
+def test_a_lost_succeeded_notification_is_recovered_by_sync_payments(yookassa_stub, settings, books_balance):
+    settings.PAYMENTS_SYNC_AFTER_MINUTES = 10
+    customer = make_customer()
+    payment = services.create_topup(customer=customer, amount=50_000, provider="yookassa")
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)  # the notification is lost
+    age(payment, 11)
+    result = tasks.sync_pending_payments()
+    assert result["succeeded"] == 1
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert selectors.get_balance(customer) == 50_000
+    # Running again (or the late notification) credits nothing more.
+    tasks.sync_pending_payments()
+    services.sync_yookassa_payment(provider_payment_id=payment.provider_payment_id)
+    assert selectors.get_balance(customer) == 50_000
+    books_balance()
+
+
+def test_sync_leaves_young_payments_alone_and_does_not_ask_the_api(yookassa_stub, settings):
+    settings.PAYMENTS_SYNC_AFTER_MINUTES = 10
+    payment = services.create_topup(customer=make_customer(), amount=50_000, provider="yookassa")
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+    tasks.sync_pending_payments()
+    assert yookassa_stub.calls[("GET", "/v3/payments")] == 0
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.PENDING
+
+
+def test_sync_marks_canceled_what_the_api_says_is_canceled_and_keeps_pending_what_is_pending(yookassa_stub):
+    customer = make_customer()
+    canceled = services.create_topup(customer=customer, amount=10_000, provider="yookassa")
+    waiting = services.create_topup(customer=customer, amount=10_000, provider="yookassa")
+    yookassa_stub.mark_canceled(canceled.provider_payment_id, notify=False)
+    call_command("sync_payments", older_than=0)
+    assert Payment.objects.get(pk=canceled.pk).status == PaymentStatus.CANCELED
+    assert Payment.objects.get(pk=waiting.pk).status == PaymentStatus.PENDING
+    assert selectors.get_balance(customer) == 0
+
+
+def test_an_api_outage_during_sync_is_counted_and_retried_next_time(yookassa_stub):
+    customer = make_customer()
+    payment = services.create_topup(customer=customer, amount=10_000, provider="yookassa")
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+    yookassa_stub.fail_next(1)
+    report = services.sync_pending_payments(older_than=timedelta(0))
+    assert report.errors == 1
+    assert selectors.get_balance(customer) == 0
+    services.sync_pending_payments(older_than=timedelta(0))
+    assert selectors.get_balance(customer) == 10_000
