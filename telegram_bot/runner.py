@@ -7,10 +7,10 @@ import time
 
 from django.conf import settings
 from django.db import connections
-from telebot import apihelper
 
 from telegram_bot.bot import ALLOWED_UPDATES, GenBot, build_bot
 from telegram_bot.outbox import OutboxDelivery
+from telegram_bot.sender import BotApi, TelegramError
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,11 @@ class BotRunner:
             pool.close()  # waits for the handler each worker is running
         if self.bot.last_update_id:
             try:
-                apihelper.get_updates(self.bot.token, offset=self.bot.last_update_id + 1, limit=1, timeout=5, long_polling_timeout=0)
-            except Exception:  # noqa: BLE001 - at worst Telegram sends the last updates again
-                logger.warning("could not confirm the last processed updates", exc_info=True)
+                BotApi(token=self.bot.token, timeout=5).call(
+                    "getUpdates", {"offset": self.bot.last_update_id + 1, "limit": 1, "timeout": 0}
+                )
+            except TelegramError as exc:  # at worst Telegram sends the last updates again
+                logger.warning("could not confirm the last processed updates: %s", exc)
         if self.delivery is not None:
             self.delivery.stop()
         connections.close_all()

@@ -1,0 +1,208 @@
+"""End to end: the real bot loop (telebot polling, middleware, handlers, outbox, sender) against the
+local Bot API sandbox, with the real payments and jobs services behind it."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+
+from billing import selectors as billing_selectors
+from billing.models import Customer
+from jobs.models import Job, JobStatus
+from payments.models import Payment, PaymentStatus
+from payments.yookassa_stub import YooKassaStub
+from tests.helpers import make_customer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+
+def _has_button(fragment):
+    def check(message):
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+        return any(fragment in b["text"] for row in rows for b in row)
+    return check
+
+
+def _funded_chat(bot, balance=100_000, **profile):
+    chat = bot.chat(**profile)
+    make_customer(telegram_id=chat.chat_id, balance=balance, language=profile.get("language", "en"))
+    return chat
+
+
+def test_start_creates_the_customer_in_telegrams_language_and_shows_the_menu(bot):
+    chat = bot.chat(language="ru", first_name="Иван")
+    chat.send("/start")
+    reply = chat.wait_text("Иван")
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert customer.language == "ru"
+    assert "Ваш баланс" in reply["text"]
+    assert _has_button("Баланс")(reply) and _has_button("Пополнить")(reply)
+
+
+def test_topup_through_fake_yookassa_then_a_picture_arrives_and_the_balance_fell_by_its_price(bot, settings, live_server):
+    stub = YooKassaStub().start()
+    try:
+        settings.YOOKASSA_SHOP_ID, settings.YOOKASSA_SECRET_KEY = stub.shop_id, stub.secret_key
+        settings.YOOKASSA_API_URL = stub.api_url
+        settings.YOOKASSA_ALLOWED_IPS = ["127.0.0.1"]
+        settings.YOOKASSA_RECEIPTS = False
+        stub.webhook_url = f"{live_server.url}/webhook/yookassa"
+
+        chat = bot.chat(language="en")
+        chat.send("/start")
+        menu = chat.wait_text("Your balance")
+        chat.press(menu, "Top up")
+        amounts = chat.wait_for(_has_button("Other amount"))
+        chat.press(amounts, "₽500")
+        methods = chat.wait_for(_has_button("YooKassa"))
+        chat.press(methods, "YooKassa")
+        pay = chat.wait_for(_has_button("Pay ₽500"))
+        url = pay["reply_markup"]["inline_keyboard"][0][0]["url"]
+        # The person opens the checkout page and pays; the stub sends the webhook to the web app.
+        page = requests.get(url, timeout=10)
+        assert page.status_code == 200 and "500.00" in page.text
+        requests.post(url, data={"action": "pay"}, timeout=10, allow_redirects=False)
+        chat.wait_text("Payment received: ₽500", since_mark=False)
+        customer = Customer.objects.get(telegram_id=chat.chat_id)
+        assert billing_selectors.get_balance(customer) == 50_000
+        assert Payment.objects.get(customer=customer).status == PaymentStatus.SUCCEEDED
+
+        chat.send("/picture a lighthouse at dawn")
+        offer = chat.wait_for(_has_button("Start for"))
+        price = int(re.search(r"Start for ₽(\d+)", offer["reply_markup"]["inline_keyboard"][0][0]["text"]).group(1)) * 100
+        chat.press(offer, "Start for")
+        photo = chat.wait_for(lambda m: "photo" in m, timeout=30)
+        assert "Picture #" in photo["caption"]
+        data = requests.get(f"{bot.sandbox.url}/sandbox/file/{photo['photo'][-1]['file_id']}", timeout=10).content
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        job = Job.objects.get(customer=customer)
+        assert job.status == JobStatus.COMPLETED and job.cost_actual == price
+        assert billing_selectors.get_balance(customer) == 50_000 - price
+        # The progress message was edited to its final state rather than a new one per step.
+        progress = chat.wait_text(f"#{job.pk} is ready", since_mark=False)
+        assert progress.get("edit_date")
+    finally:
+        stub.stop()
+
+
+def test_a_video_from_a_prompt_arrives_as_a_video(bot):
+    chat = _funded_chat(bot)
+    chat.send("/video")
+    chat.press(chat.wait_for(_has_button("5 s")), "5 s")
+    chat.press(chat.wait_for(_has_button("9:16")), "9:16")
+    chat.press(chat.wait_for(_has_button("standard")), "standard")
+    chat.wait_text("description of the video")
+    chat.send("waves on a beach")
+    offer = chat.wait_for(_has_button("Start for"))
+    assert "5 s, 9:16, standard" in offer["text"]
+    chat.press(offer, "Start for")
+    result = chat.wait_for(lambda m: "video" in m or "document" in m, timeout=40)
+    assert "Video #" in result["caption"]
+    job = Job.objects.get(customer__telegram_id=chat.chat_id)
+    assert job.status == JobStatus.COMPLETED and job.options["aspect_ratio"] == "9:16"
+
+
+def test_a_failing_job_says_what_happened_and_that_the_money_was_returned(bot, settings):
+    settings.FAKE_PROVIDER_FAILURE_RATE = 1.0
+    settings.AI_RETRY_ATTEMPTS = 1
+    settings.FAKE_PROVIDER_LATENCY = 0.2
+    chat = _funded_chat(bot, balance=10_000)
+    chat.send("/picture a storm")
+    chat.press(chat.wait_for(_has_button("Start for")), "Start for")
+    failure = chat.wait_text("was returned to your balance", timeout=40)
+    assert "failed" in failure["text"]
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert Job.objects.get(customer=customer).status == JobStatus.FAILED
+    assert billing_selectors.get_balance(customer) == 10_000
+    assert billing_selectors.get_held(customer) == 0
+
+
+def test_cancel_from_the_chat_stops_the_job_and_releases_the_money(bot, settings):
+    settings.FAKE_PROVIDER_LATENCY = 8
+    chat = _funded_chat(bot, balance=10_000)
+    chat.send("/picture a slow painting")
+    chat.press(chat.wait_for(_has_button("Start for")), "Start for")
+    progress = chat.wait_for(lambda m: _has_button("Cancel")(m) and "#" in (m.get("text") or ""))
+    chat.press(progress, "Cancel")
+    chat.wait_text("was cancelled", since_mark=False)
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert Job.objects.get(customer=customer).status == JobStatus.CANCELLED
+    assert billing_selectors.get_balance(customer) == 10_000 and billing_selectors.get_held(customer) == 0
+
+
+def test_edit_a_photo_with_a_caption_returns_a_picture(bot):
+    chat = _funded_chat(bot)
+    chat.send_photo("make it blue")
+    offer = chat.wait_for(_has_button("Start for"))
+    assert "Photo edit" in offer["text"]
+    chat.press(offer, "Start for")
+    chat.wait_for(lambda m: "photo" in m, timeout=30)
+    assert Job.objects.get(customer__telegram_id=chat.chat_id).kind == "image_edit"
+
+
+def test_jobs_lists_active_jobs_and_history_shows_money_and_results(bot, settings):
+    settings.FAKE_PROVIDER_LATENCY = 6
+    chat = _funded_chat(bot, balance=10_000)
+    chat.send("/picture a quiet lake")
+    chat.press(chat.wait_for(_has_button("Start for")), "Start for")
+    chat.wait_for(lambda m: _has_button("Cancel")(m))
+    chat.send("/jobs")
+    listing = chat.wait_text("Your running jobs")
+    job = Job.objects.get(customer__telegram_id=chat.chat_id)
+    assert f"#{job.pk}" in listing["text"] and _has_button(f"#{job.pk}")(listing)
+    chat.send("/history")
+    history = chat.wait_text("Recent results")
+    assert "₽100" in history["text"] and "a quiet lake" in history["text"]
+
+
+def test_stars_topup_invoice_pre_checkout_and_successful_payment_credit_once(bot):
+    chat = bot.chat(language="en")
+    chat.send("/topup")
+    chat.press(chat.wait_for(_has_button("Other amount")), "Other amount")
+    chat.wait_text("amount in roubles")
+    chat.send("250")
+    methods = chat.wait_for(_has_button("Stars"))
+    chat.press(methods, "Stars")
+    invoice = chat.wait_for(lambda m: "invoice" in m)
+    bot.sandbox.state.user_pays_invoice(chat.chat_id, invoice["message_id"])
+    chat.wait_text("Payment received: ₽250", since_mark=False, timeout=20)
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert billing_selectors.get_balance(customer) == 25_000
+    assert Payment.objects.get(customer=customer, provider="stars").status == PaymentStatus.SUCCEEDED
+
+
+def test_lang_switches_every_later_answer(bot):
+    chat = bot.chat(language="en")
+    chat.send("/lang")
+    chat.press(chat.wait_text("Choose the language"), "Русский")
+    chat.wait_text("Язык: русский")
+    chat.send("/balance")
+    chat.wait_text("Ваш баланс")
+    assert Customer.objects.get(telegram_id=chat.chat_id).language == "ru"
+
+
+def test_rate_limit_answers_politely_once_then_processes_nothing(bot, settings):
+    settings.BOT_RATE_LIMIT = 3
+    bot.runner.bot.middlewares[0].limiter.limit = 3
+    try:
+        chat = bot.chat(language="en")
+        for _ in range(6):
+            chat.state.user_sends(chat.chat_id, "/balance")
+        chat.wait_text("too fast", since_mark=False)
+        time.sleep(4)
+        answers = chat.bot_messages(since_mark=False)
+        assert sum("Your balance" in (m.get("text") or "") for m in answers) == 3
+        assert sum("too fast" in (m.get("text") or "") for m in answers) == 1
+    finally:
+        bot.runner.bot.middlewares[0].limiter.limit = 10
+
+
+def test_blocked_customers_are_refused(bot):
+    chat = bot.chat(language="en")
+    customer = make_customer(telegram_id=chat.chat_id, language="en")
+    Customer.objects.filter(pk=customer.pk).update(is_blocked=True)
+    chat.send("/picture a cat")
+    chat.wait_text("account is blocked")
+    assert not Job.objects.filter(customer=customer).exists()
