@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
+from django.db import connections
 
 from telegram_bot.flood import TokenBucket
 
@@ -204,9 +205,13 @@ def broadcast(
         except TelegramError as exc:
             outcome = "blocked" if exc.chat_gone else "failed"
             if exc.chat_gone:
-                customer = Customer.objects.filter(telegram_id=chat_id).first()
-                if customer is not None:
-                    set_customer_blocked(customer=customer, blocked=True)
+                try:
+                    customer = Customer.objects.filter(telegram_id=chat_id).first()
+                    if customer is not None:
+                        set_customer_blocked(customer=customer, blocked=True)
+                finally:
+                    if threading.current_thread() is not threading.main_thread():
+                        connections.close_all()  # this pool thread's connection only
             else:
                 with lock:
                     result.errors.append(f"{chat_id}: {exc}")

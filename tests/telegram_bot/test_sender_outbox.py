@@ -1,0 +1,175 @@
+"""The one sender (flood limits, 429s, retries), the durable outbox, broadcasts, the webhook view."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.test import Client
+
+from billing.models import Customer
+from telegram_bot import outbox
+from telegram_bot.flood import TokenBucket
+from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.sandbox.server import SandboxServer
+from telegram_bot.sender import BotApi, Sender, TelegramError, broadcast
+from tests.helpers import make_customer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_token_bucket_reservations_space_calls_at_the_rate():
+    bucket = TokenBucket(rate=10, capacity=1)
+    waits = [bucket.reserve("k", now=100.0) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert bucket.try_take("k", now=100.0) == pytest.approx(0.4)
+
+
+def test_the_sandbox_answers_429_with_retry_after_when_a_chat_floods(sandbox):
+    api = BotApi(api_url=sandbox.url, token="1:x")
+    codes = []
+    for _ in range(5):
+        try:
+            api.call("sendMessage", {"chat_id": 5, "text": "hi"})
+            codes.append(200)
+        except TelegramError as exc:
+            codes.append(exc.code)
+            assert exc.retry_after >= 1
+    assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+
+
+def test_the_sender_keeps_one_chat_within_about_one_message_a_second_and_gets_no_429(sandbox):
+    sender = Sender(BotApi(api_url=sandbox.url, token="1:x"))
+    started = time.monotonic()
+    for i in range(5):
+        sender.send_message(77, f"message {i}")
+    elapsed = time.monotonic() - started
+    assert elapsed >= 2.9  # a burst of two, then one a second
+    assert sandbox.state.stats["too_many_requests"] == 0
+    assert [m["text"] for m in sandbox.state.bot_messages(77)] == [f"message {i}" for i in range(5)]
+
+
+def test_the_sender_honours_retry_after_and_delivers(sandbox):
+    sandbox.state.forced_429.append(2)
+    sender = Sender(BotApi(api_url=sandbox.url, token="1:x"))
+    started = time.monotonic()
+    sender.send_message(78, "after the pause")
+    assert time.monotonic() - started >= 1.9
+    assert sender.stats["too_many_requests"] == 1
+    assert sandbox.state.bot_messages(78)[0]["text"] == "after the pause"
+
+
+def test_the_sender_retries_network_errors_then_gives_up_with_a_transient_error():
+    sleeps = []
+    sender = Sender(BotApi(api_url="http://127.0.0.1:1", token="1:x", timeout=1), sleep=sleeps.append, max_attempts=3)
+    with pytest.raises(TelegramError) as caught:
+        sender.send_message(1, "nobody is there")
+    # Two backoff pauses (0.5 s, 1 s) between the three attempts, besides the flood-limit waits.
+    assert caught.value.transient and 0.5 in sleeps and 1.0 in sleeps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outbox_row_survives_an_outage_and_is_delivered_when_telegram_is_back(settings):
+    server = SandboxServer(port=0)
+    port = server.port
+    server.httpd.server_close()  # Telegram is down: nothing listens on the port yet
+    settings.TELEGRAM_API_URL = f"http://127.0.0.1:{port}"
+    row = outbox.enqueue_text(4242, "your picture is ready")
+    delivery = outbox.OutboxDelivery(
+        sender=Sender(BotApi(api_url=settings.TELEGRAM_API_URL, timeout=1), max_attempts=1), threads=2
+    )
+    delivery.run_once()
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1 and row.next_attempt_at is not None
+
+    server = SandboxServer(port=port).start()
+    try:
+        OutboxMessage.objects.filter(pk=row.pk).update(next_attempt_at=None)  # the retry time has come
+        delivery.run_once()
+        row.refresh_from_db()
+        assert row.status == OutboxStatus.SENT and row.sent_message_id
+        assert server.state.bot_messages(4242)[0]["text"] == "your picture is ready"
+    finally:
+        server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outbox_rows_of_one_chat_go_out_in_order_and_progress_edits_collapse(sandbox):
+    delivery = outbox.OutboxDelivery(threads=4, poll_interval=0.05)
+    first = outbox.topic_message(9001, "job:1", "progress 0%")
+    for percent in (10, 20, 30, 40):
+        outbox.enqueue_edit(first, f"progress {percent}%")
+    outbox.enqueue_text(9001, "the result")
+    assert OutboxMessage.objects.filter(method="editMessageText", status=OutboxStatus.PENDING).count() == 1
+    delivery.start()
+    try:
+        deadline = time.monotonic() + 10
+        while OutboxMessage.objects.exclude(status=OutboxStatus.SENT).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        delivery.stop()
+    messages = sandbox.state.bot_messages(9001)
+    assert [m["text"] for m in messages] == ["progress 40%", "the result"]
+    assert outbox.topic_message(9001, "job:1", "again").pk == first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_403_marks_the_customer_blocked_and_does_not_retry(sandbox):
+    customer = make_customer()
+    sandbox.state.blocked_chats.add(customer.telegram_id)
+    row = outbox.enqueue_text(customer.telegram_id, "hello?")
+    outbox.OutboxDelivery(threads=1).run_once()
+    row.refresh_from_db()
+    assert row.status == OutboxStatus.FAILED
+    assert Customer.objects.get(pk=customer.pk).is_blocked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broadcast_reaches_every_chat_within_the_limits_and_counts_who_blocked_the_bot(sandbox):
+    customers = [make_customer() for _ in range(3)]
+    sandbox.state.blocked_chats.add(customers[0].telegram_id)
+    chats = [c.telegram_id for c in customers] + list(range(500_000, 500_097))
+    progress = []
+    result = broadcast(chats, "news", on_progress=lambda r: progress.append(r.sent), sender=Sender(BotApi()))
+    assert (result.sent, result.blocked, result.failed, result.too_many_requests) == (99, 1, 0, 0)
+    assert len(progress) == 100
+    assert Customer.objects.get(pk=customers[0].pk).is_blocked
+    assert result.seconds >= 99 / 30 - 0.5  # 30 a second overall
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_webhook_refuses_a_wrong_secret_and_feeds_a_right_one_to_the_bot(sandbox, settings):
+    settings.TELEGRAM_WEBHOOK_SECRET = "s3cret"
+    client = Client()
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1, "date": 0, "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+            "chat": {"id": 31337, "type": "private"},
+            "from": {"id": 31337, "is_bot": False, "first_name": "Web", "language_code": "en"},
+        },
+    }
+    wrong = client.post("/telegram/webhook/", json.dumps(update), content_type="application/json",
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+    assert wrong.status_code == 403
+    assert not OutboxMessage.objects.exists()
+    right = client.post("/telegram/webhook/", json.dumps(update), content_type="application/json",
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+    assert right.status_code == 200
+    row = OutboxMessage.objects.get(chat_id=31337)
+    assert "What I can do" in row.params["text"]
+    malformed = client.post("/telegram/webhook/", "{\"message\": 5}", content_type="application/json",
+                            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+    assert malformed.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_set_webhook_and_delete_webhook_commands_talk_to_the_bot_api(sandbox, settings):
+    from django.core.management import call_command
+
+    settings.TELEGRAM_WEBHOOK_SECRET = "s3cret"
+    call_command("set_webhook", "https://bot.example.com/telegram/webhook/")
+    assert sandbox.state.webhook == {"url": "https://bot.example.com/telegram/webhook/", "secret_token": "s3cret"}
+    call_command("delete_webhook")
+    assert sandbox.state.webhook["url"] == ""
