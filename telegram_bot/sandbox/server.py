@@ -63,6 +63,7 @@ class SandboxState:
         self.stats = {"requests": 0, "messages": 0, "too_many_requests": 0}
         self.users: dict[int, dict] = {}
         self.forced_429: list[int] = []  # retry_after values to answer the next counted calls with
+        self.tokens_seen: set[str] = set()
 
     # --- the person's side ------------------------------------------------------------------
 
@@ -480,6 +481,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         api = re.match(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$", url.path)
         if api:
+            state.tokens_seen.add(api["token"])
             try:
                 result = state.call(api["method"], params, files)
             except ApiError as exc:
