@@ -154,6 +154,9 @@ def submit_job(
             blocked = Customer.objects.select_for_update().filter(pk=customer.pk).values_list("is_blocked", flat=True).get()
             if blocked:
                 raise CustomerBlocked()
+            # Counted in a second statement on purpose: on PostgreSQL a subquery in the locking
+            # statement would use the snapshot from before the lock wait and miss the job the
+            # previous holder just committed.
             limit = settings.MAX_ACTIVE_JOBS_PER_CUSTOMER
             if Job.objects.filter(customer_id=customer.pk, status__in=JobStatus.active()).count() >= limit:
                 raise TooManyActiveJobs(limit=limit)

@@ -43,16 +43,20 @@ def draw_picture(prompt: str, size: tuple[int, int] = (512, 512), *, shift: int 
     width, height = size
     if base is not None:
         image = base.convert("RGB").resize(size)
+        white, black = (255, 255, 255), (0, 0, 0)
     else:
-        image = Image.new("RGB", size, _colour(prompt))
+        # A three-colour palette picture: encodes several times faster than RGB.
+        image = Image.new("P", size, 0)
+        image.putpalette([*_colour(prompt), 255, 255, 255, 0, 0, 0])
+        white, black = 1, 2
     draw = ImageDraw.Draw(image)
     radius = min(width, height) // 6
     cx = (width // 4 + shift * 7) % width
     cy = height // 2
-    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 255, 255))
+    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=white)
     y = 10
     for line in textwrap.wrap(prompt, width=max(10, width // 8))[:8]:
-        draw.text((10, y), line, fill=(0, 0, 0))
+        draw.text((10, y), line, fill=black)
         y += 14
     return image
 
@@ -110,6 +114,6 @@ class FakeProvider(BaseAIProvider):
             size = SIZES.get(request.aspect_ratio, SIZES["16:9"])
             # Keep the fake video small: a second of frames per requested second, at most 3 s.
             count = VIDEO_FPS * min(3, max(1, request.duration))
-            frames = [draw_picture(request.prompt, size, shift=i, base=base) for i in range(count)]
+            frames = [draw_picture(request.prompt, size, shift=i, base=base).convert("RGB") for i in range(count)]
             return GenerationResult(media=[video_bytes(frames)])
         return GenerationResult(media=[GeneratedMedia(png_bytes(draw_picture(request.prompt, size, base=base)), "image/png")])
