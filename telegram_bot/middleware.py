@@ -80,7 +80,12 @@ class CustomerMiddleware(BaseMiddleware):
             return self._cancel()
         # Payments are never rate-limited: Telegram waits for the pre-checkout answer.
         if not _is_payment(update):
-            verdict = self.limiter.hit(str(user.id))
+            # Button presses come in quick runs while a person walks through a menu: they have
+            # their own window, three times as wide, so a top-up and an order fit in a minute.
+            if hasattr(update, "data"):
+                verdict = self.limiter.hit(f"{user.id}:buttons", limit=self.limiter.limit * 3)
+            else:
+                verdict = self.limiter.hit(str(user.id))
             if not verdict.allowed:
                 if verdict.first_refusal:
                     self._refuse(update, texts.rate_limited())

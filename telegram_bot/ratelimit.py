@@ -44,16 +44,17 @@ class SlidingWindowLimiter:
             self._redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=0.3, socket_timeout=0.5)
         return self._redis
 
-    def hit(self, key: str) -> Verdict:
+    def hit(self, key: str, *, limit: int | None = None) -> Verdict:
+        limit = limit or self.limit
         if time.monotonic() >= self._redis_down_until:
             try:
-                return self._hit_redis(key)
+                return self._hit_redis(key, limit)
             except redis.RedisError as exc:
                 logger.warning("Redis rate limit unavailable (%s): using the local limiter", exc)
                 self._redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
-        return self._hit_local(key)
+        return self._hit_local(key, limit)
 
-    def _hit_redis(self, key: str) -> Verdict:
+    def _hit_redis(self, key: str, limit: int) -> Verdict:
         now = time.time()
         name = f"genbot:rl:{key}"
         pipe = self._client().pipeline(transaction=True)
@@ -62,19 +63,19 @@ class SlidingWindowLimiter:
         pipe.zcard(name)
         pipe.expire(name, int(self.window) + 1)
         count = pipe.execute()[2]
-        if count <= self.limit:
+        if count <= limit:
             return Verdict(True)
         first = bool(self._client().set(f"{name}:warned", 1, nx=True, ex=int(self.window)))
         return Verdict(False, first)
 
-    def _hit_local(self, key: str) -> Verdict:
+    def _hit_local(self, key: str, limit: int) -> Verdict:
         now = time.monotonic()
         with self._lock:
             hits = self._local[key]
             while hits and hits[0] <= now - self.window:
                 hits.popleft()
             hits.append(now)
-            if len(hits) <= self.limit:
+            if len(hits) <= limit:
                 return Verdict(True)
             warned = self._local_warned.get(key, 0.0)
             first = now - warned >= self.window

@@ -6,7 +6,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -45,3 +45,11 @@ def telegram_webhook(request):
         webhook_bot().process_new_updates(updates)
     # 200 even for a skipped update: Telegram would otherwise resend it forever.
     return HttpResponse("ok")
+
+
+def chat_page(request):
+    """/chat/: the local sandbox's chat page, when the bot talks to a local Bot API server."""
+    api_url = settings.TELEGRAM_API_URL
+    if "api.telegram.org" in api_url:
+        raise Http404("the bot talks to Telegram: open it in a Telegram app")
+    return HttpResponseRedirect(f"{api_url}/")
