@@ -32,6 +32,7 @@ from .exceptions import (
     ReservationAlreadyVoided,
     ReservationError,
 )
+from . import fastpath
 from .models import Account, AccountKind, Customer, SystemAccount, Transfer, TransferKind
 from .money import check_kopecks
 
@@ -248,9 +249,23 @@ def reserve_balance(
     """Hold ``amount`` on the wallet: a PENDING transfer wallet -> revenue (the reservation).
 
     Raises ``InsufficientFunds`` when the available balance (balance - held) is short.
+
+    The common case is ``billing.fastpath`` (one statement on PostgreSQL); a repeated key, a
+    short balance or a missing system account changes nothing there and takes the locked path,
+    which is the reference behaviour.
     """
     check_kopecks(amount)
     _check_key(idempotency_key)
+    description = description[:255]
+    reservation = fastpath.try_reserve(
+        customer_id=customer.pk, amount=amount, idempotency_key=idempotency_key, description=description
+    )
+    if reservation is not None:
+        return reservation
+    return _reserve_locked(customer=customer, amount=amount, idempotency_key=idempotency_key, description=description)
+
+
+def _reserve_locked(*, customer: Customer, amount: int, idempotency_key: str, description: str) -> Transfer:
     revenue = system_account(SystemAccount.REVENUE)
     with transaction.atomic():
         wallet = _lock_wallet(customer.pk)
@@ -271,15 +286,17 @@ def reserve_balance(
         return reservation
 
 
-def _settle(reservation: Transfer, kind: str) -> tuple[Transfer | None, Account]:
-    """Lock the reservation's wallet and return (its settlement if any, the locked wallet)."""
-    if reservation.kind != TransferKind.PENDING:
-        raise ReservationError(_("Only a reservation can be charged or released."))
-    wallet = _lock_account(reservation.debit_account_id)
+def _settlement_locked(reservation: Transfer, kind: str) -> Transfer | None:
+    """Lock the reservation's wallet; return its settlement of ``kind`` if any (expects a transaction).
+
+    A settlement of the other kind raises: a released reservation cannot be charged, a charged one
+    cannot be released.
+    """
+    _lock_account(reservation.debit_account_id)
     settlement = Transfer.objects.filter(pending_id=reservation.pk).first()
     if settlement is not None and settlement.kind != kind:
         raise ReservationAlreadyVoided() if settlement.kind == TransferKind.VOID else ReservationAlreadyPosted()
-    return settlement, wallet
+    return settlement
 
 
 def charge_reserved_balance(*, reservation: Transfer, amount: int | None = None) -> Transfer:
@@ -288,46 +305,59 @@ def charge_reserved_balance(*, reservation: Transfer, amount: int | None = None)
     Charging twice moves money once (the first POST is returned); charging a released
     reservation raises ``ReservationAlreadyVoided``; ``amount`` above the held amount raises
     ``ChargeExceedsReservation``. A charge of 0 releases the whole reservation (a VOID).
+
+    The common case is ``billing.fastpath``: the unique ``pending`` column admits one settlement
+    per reservation, so a second charge or a racing release fails there and takes the locked
+    path, which returns the first settlement or says why it cannot.
     """
     amount = reservation.amount if amount is None else amount
     check_kopecks(amount, allow_zero=True)
+    if reservation.kind != TransferKind.PENDING:
+        raise ReservationError(_("Only a reservation can be charged or released."))
     if amount > reservation.amount:
         raise ChargeExceedsReservation()
     if amount == 0:
         return refund_balance(reservation=reservation)
-    with transaction.atomic():
-        settlement, wallet = _settle(reservation, TransferKind.POST)
-        if settlement is not None:
-            if settlement.amount != amount:
-                raise IdempotencyConflict(_("This reservation was already charged another amount."))
-            return settlement
-        post = _write(
-            idempotency_key=f"post:{reservation.pk}", kind=TransferKind.POST,
-            debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
-            amount=amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
-            source="charge", description=reservation.description,
-        )
-        _move_posted(
-            debit_id=wallet.pk, credit_id=reservation.credit_account_id, amount=amount,
-            release_held=reservation.amount,
-        )
+    post = fastpath.try_settle(reservation=reservation, kind=TransferKind.POST, amount=amount)
+    if post is not None:
         return post
+    with transaction.atomic():
+        settlement = _settlement_locked(reservation, TransferKind.POST)
+        if settlement is None:
+            # The optimistic insert failed for another reason: write under the lock, and let the
+            # database refuse again if it must.
+            settlement = _settlement_row(reservation, TransferKind.POST, amount)
+            _move_posted(
+                debit_id=reservation.debit_account_id, credit_id=reservation.credit_account_id,
+                amount=amount, release_held=reservation.amount,
+            )
+        elif settlement.amount != amount:
+            raise IdempotencyConflict(_("This reservation was already charged another amount."))
+        return settlement
+
+
+def _settlement_row(reservation: Transfer, kind: str, amount: int) -> Transfer:
+    return Transfer.objects.create(
+        idempotency_key=f"{kind}:{reservation.pk}", kind=kind,
+        debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
+        amount=amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
+        source="charge" if kind == TransferKind.POST else "release", description=reservation.description,
+    )
 
 
 def refund_balance(*, reservation: Transfer) -> Transfer:
     """Void the reservation: the held money is available again. Twice is once; a charged one raises."""
-    with transaction.atomic():
-        settlement, wallet = _settle(reservation, TransferKind.VOID)
-        if settlement is not None:
-            return settlement
-        void = _write(
-            idempotency_key=f"void:{reservation.pk}", kind=TransferKind.VOID,
-            debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
-            amount=reservation.amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
-            source="release", description=reservation.description,
-        )
-        Account.objects.filter(pk=wallet.pk).update(held=F("held") - reservation.amount)
+    if reservation.kind != TransferKind.PENDING:
+        raise ReservationError(_("Only a reservation can be charged or released."))
+    void = fastpath.try_settle(reservation=reservation, kind=TransferKind.VOID, amount=reservation.amount)
+    if void is not None:
         return void
+    with transaction.atomic():
+        settlement = _settlement_locked(reservation, TransferKind.VOID)
+        if settlement is None:
+            settlement = _settlement_row(reservation, TransferKind.VOID, reservation.amount)
+            Account.objects.filter(pk=reservation.debit_account_id).update(held=F("held") - reservation.amount)
+        return settlement
 
 
 # --- legacy import --------------------------------------------------------------------------
