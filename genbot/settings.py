@@ -239,6 +239,23 @@ PRICE_IMAGE = env.int("PRICE_IMAGE", default=1500)
 PRICE_IMAGE_EDIT = env.int("PRICE_IMAGE_EDIT", default=2000)
 PRICE_VIDEO_STD_PER_SECOND = env.int("PRICE_VIDEO_STD_PER_SECOND", default=1000)
 PRICE_VIDEO_PRO_PER_SECOND = env.int("PRICE_VIDEO_PRO_PER_SECOND", default=1800)
+# Results and input media go to Django's default storage: local disk under MEDIA_ROOT, or an S3
+# bucket (any S3-compatible service) through django-storages when JOB_S3_BUCKET is set.
+JOB_S3_BUCKET = env("JOB_S3_BUCKET", default="")
+if JOB_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": JOB_S3_BUCKET,
+            "endpoint_url": env("JOB_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("JOB_S3_REGION", default="") or None,
+            "access_key": env("JOB_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("JOB_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env("JOB_S3_PREFIX", default="media"),
+            "default_acl": None,
+            "querystring_expire": env.int("JOB_S3_URL_EXPIRE", default=3600),
+        },
+    }
 # The RQ worker class for every worker (and the benchmark): SimpleWorker runs jobs in the
 # worker process itself (no fork per job), so a killed worker takes its job with it.
 RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="rq.worker.SimpleWorker")}
