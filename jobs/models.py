@@ -100,6 +100,11 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in JobStatus.active()
 
+    @property
+    def result_file(self) -> str:
+        """The storage name of the (first) result, "" until there is one."""
+        return self.result_files[0] if self.result_files else ""
+
 
 class Price(models.Model):
     """A staff-set price; empty provider/mode and duration 0 match anything.

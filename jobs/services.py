@@ -126,17 +126,23 @@ def quote_job(*, kind: str, mode: str = "", duration: int = 0) -> tuple[str, int
 
 def submit_job(
     *, customer: Customer, kind: str, prompt: str, input_image: bytes | None = None,
-    aspect_ratio: str = "", duration: int | None = None, mode: str | None = None,
+    aspect_ratio: str = "", duration: int | None = None, mode: str | None = None, options: dict | None = None,
 ) -> Job:
     """Create the job, reserve its price and queue it; all or nothing.
 
+    ``options`` may carry ``aspect_ratio``, ``duration`` and ``mode`` instead of the keywords.
     Raises ``InvalidJobInput`` (bad request), ``TooManyActiveJobs`` (the cap),
     ``billing.exceptions.InsufficientFunds`` (balance short) or ``CustomerBlocked``; each
     message is fit for the customer. The queue message is sent after commit.
     """
+    options = options or {}
+    unknown = set(options) - {"aspect_ratio", "duration", "mode"}
+    if unknown:
+        raise TypeError(f"unknown job options: {sorted(unknown)}")
     checked = check_job_input(
-        kind=kind, prompt=prompt, input_image=input_image, aspect_ratio=aspect_ratio,
-        duration=duration, mode=mode,
+        kind=kind, prompt=prompt, input_image=input_image,
+        aspect_ratio=aspect_ratio or options.get("aspect_ratio", ""),
+        duration=duration or options.get("duration"), mode=mode or options.get("mode"),
     )
     provider, price = quote_job(
         kind=kind, mode=checked.options.get("mode", ""), duration=checked.options.get("duration", 0)

@@ -346,3 +346,13 @@ def test_cleanup_deletes_results_older_than_the_ttl(funded_customer, no_enqueue,
     assert default_storage.exists(new.result_files[0])
     assert Job.objects.get(pk=old.pk).results_deleted_at is not None
     assert services.cleanup_results() == 0
+
+
+def test_options_can_be_passed_as_a_dict(funded_customer, no_enqueue):
+    job = services.submit_job(customer=funded_customer, kind="video_text", prompt="x",
+                              options={"duration": 10, "mode": "pro", "aspect_ratio": "9:16"})
+    assert job.options == {"aspect_ratio": "9:16", "duration": 10, "mode": "pro"}
+    assert job.cost_estimate == 18_000
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.result_file == job.result_files[0]

@@ -83,3 +83,27 @@ def test_sigkill_of_a_worker_mid_job_is_failed_and_refunded_by_the_reaper(clean_
     assert get_balance(customer) == 10_000 and get_held(customer) == 0
     assert Transfer.objects.filter(pending_id=job.reservation_id, kind=TransferKind.POST).count() == 0
     assert find_drift() == []
+
+
+def test_run_jobs_fallback_picks_up_pending_jobs_without_redis_and_stops_on_sigterm(no_enqueue):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, free_port, subprocess_env
+
+    customer = make_customer(balance=10_000)
+    job = services.submit_job(customer=customer, kind="image", prompt="left behind by a dead process")
+    assert no_enqueue  # nothing was really queued
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_jobs_fallback"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=subprocess_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), start_new_session=True,
+    )
+    try:
+        wait_until(lambda: Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED, timeout=60,
+                   message="the fallback process to run the pending job")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        output = stop(process)
+    assert "resumed 1 pending jobs" in output
+    assert get_balance(customer) == 10_000 - 1500 and find_drift() == []
