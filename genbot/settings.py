@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "genbot",
     "billing",
     "payments",
     "jobs",
@@ -36,6 +37,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "genbot.logcontext.RequestIdMiddleware",
+    "genbot.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -267,12 +270,67 @@ PERIODIC_TASKS = [
     ("payments.tasks.sync_pending_payments", "default", 300),
 ]
 
+# --- security (production: DEBUG off; see deploy/genbot.env.example) ------------------------------
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto, trust it for request.is_secure().
+if env.bool("BEHIND_HTTPS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when it is set.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# --- backups ----------------------------------------------------------------------------------
+BACKUP_DIR = env("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"))
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
+
+# --- errors: Sentry when SENTRY_DSN is set -----------------------------------------------------
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.rq import RqIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), RqIntegration()],
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=None),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        # No personal data: no user ids, IPs, cookies or request bodies (customers' prompts).
+        send_default_pii=False,
+        max_request_body_size="never",
+    )
+
 # --- logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Logs go to stdout; with LOG_FILE also to that file, rotated at LOG_FILE_MAX_BYTES (5 kept).
+LOG_FILE = env("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "filters": {"context": {"()": "genbot.logcontext.ContextFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]},
+        **(
+            {
+                "file": {
+                    "class": "logging.handlers.RotatingFileHandler", "filename": LOG_FILE, "formatter": "plain",
+                    "filters": ["context"], "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=20 * 1024 * 1024),
+                    "backupCount": 5, "encoding": "utf-8",
+                }
+            }
+            if LOG_FILE else {}
+        ),
+    },
+    "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
 }

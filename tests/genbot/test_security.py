@@ -1,0 +1,36 @@
+"""`manage.py check --deploy` is clean under the production settings the deploy files document."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def production_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    for line in (ROOT / "deploy" / "genbot.env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value
+    env["DATABASE_URL"] = "sqlite:///" + str(ROOT / "var" / "check-deploy.sqlite3")
+    return env
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=production_env(), capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+
+def test_check_deploy_flags_debug_and_a_weak_secret():
+    env = production_env() | {"DEBUG": "true", "SECRET_KEY": "short"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode != 0
+    assert "security.W018" in done.stderr + done.stdout and "security.W009" in done.stderr + done.stdout
