@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -265,12 +267,19 @@ def sync_yookassa_payment(*, provider_payment_id: str) -> Payment | None:
 
     A payment already final answers from the database alone: no API call.
     """
-    payment = Payment.objects.filter(provider=Provider.YOOKASSA, provider_payment_id=provider_payment_id).first()
+    # The hot path (repeats about a final payment) reads four columns through the unique index;
+    # the other fields load on access.
+    found = (
+        Payment.objects.filter(provider=Provider.YOOKASSA, provider_payment_id=provider_payment_id)
+        .only("pk", "status", "provider", "provider_payment_id").order_by()[:1]
+    )
+    payment = next(iter(found), None)
     if payment is None:
         logger.warning("YooKassa payment %s is not one of ours; ignored", provider_payment_id)
         return None
     if payment.is_final:
         return payment
+    payment = Payment.objects.get(pk=payment.pk)
     return apply_remote_payment(payment=payment, remote=yookassa_client.fetch_payment(provider_payment_id))
 
 
@@ -285,13 +294,48 @@ def sync_yookassa_refund(*, provider_refund_id: str) -> Refund | None:
     return apply_remote_refund(refund=refund, remote=yookassa_client.fetch_refund(provider_refund_id))
 
 
+class _FinalPayments:
+    """Provider payment ids this process has seen final: a bounded, thread-safe LRU set.
+
+    Only ``pending`` ever changes into something else (see models), so "final" is permanent and
+    a repeat about a payment in here can be answered without the database or the API.
+    """
+
+    def __init__(self, size: int = 100_000):
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __contains__(self, provider_payment_id: str) -> bool:
+        with self._lock:
+            if provider_payment_id in self._ids:
+                self._ids.move_to_end(provider_payment_id)
+                return True
+            return False
+
+    def add(self, provider_payment_id: str) -> None:
+        with self._lock:
+            self._ids[provider_payment_id] = None
+            if len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+
+
+_final_yookassa_payments = _FinalPayments()
+
+
 def handle_yookassa_notification(*, event: str, object_id: str) -> Payment | Refund | None:
     """Act on a notification that passed the sender check: ask the API, apply its answer.
 
-    Raises ProviderError when the API cannot be asked (the view answers 5xx so YooKassa retries).
+    Returns what it touched (None: nothing to do, or not ours). Raises ProviderError when the
+    API cannot be asked (the view answers 5xx so YooKassa retries).
     """
     if event in PAYMENT_EVENTS:
-        return sync_yookassa_payment(provider_payment_id=object_id)
+        if object_id in _final_yookassa_payments:
+            return None
+        payment = sync_yookassa_payment(provider_payment_id=object_id)
+        if payment is not None and payment.is_final:
+            _final_yookassa_payments.add(object_id)
+        return payment
     if event in REFUND_EVENTS:
         return sync_yookassa_refund(provider_refund_id=object_id)
     logger.info("YooKassa notification %s for %s ignored: not an event we act on", event, object_id)

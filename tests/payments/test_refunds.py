@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import translation
 
 from billing import selectors
 from billing import services as billing
@@ -92,9 +93,9 @@ def test_refund_is_refused_when_the_customer_already_spent_the_money(paid_topup,
     customer = make_customer()
     payment = paid_topup(customer, 50_000)
     billing.reserve_balance(customer=customer, amount=45_000, idempotency_key="job:spent")
-    with pytest.raises(RefundExceedsBalance) as exc:
+    with translation.override("en"), pytest.raises(RefundExceedsBalance) as exc:
         services.refund_payment(payment=payment, amount=10_000, idempotency_key=key())
-    assert "already spent" in str(exc.value)
+    assert "already spent" in str(exc.value) and "50" in str(exc.value)
     assert not Refund.objects.exists()
     assert not yookassa_stub.refunds
     assert yookassa_stub.calls[("POST", "/v3/refunds")] == 0
@@ -223,7 +224,8 @@ def test_admin_refund_form_shows_the_refusal_when_the_money_was_spent(staff_clie
     payment = paid_topup(customer, 50_000)
     billing.reserve_balance(customer=customer, amount=50_000, idempotency_key="job:all")
     url = reverse("admin:payments_payment_refund", args=[payment.pk])
-    response = staff_client.post(url, {"amount": "500", "reason": "", "idempotency_key": str(uuid.uuid4())})
+    response = staff_client.post(url, {"amount": "500", "reason": "", "idempotency_key": str(uuid.uuid4())},
+                                 HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "already spent" in response.content.decode()
     assert not Refund.objects.exists()
