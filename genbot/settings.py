@@ -22,18 +22,19 @@ ADMIN_PATH = env("ADMIN_PATH", default="admin/")
 ADMIN_IDS = [int(x) for x in env.list("ADMIN_IDS", default=[])]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "genbot.admin_config.GenbotAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
-    "genbot",
     "billing",
     "payments",
     "jobs",
     "telegram_bot",
+    # Last: its admin module extends the other apps' admin (support's customer page).
+    "genbot",
 ]
 
 MIDDLEWARE = [

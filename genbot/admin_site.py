@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from billing.money import format_amount
+
+from . import dashboard
+
+
+class GenbotAdminSite(admin.AdminSite):
+    site_header = "genbot"
+    site_title = "genbot admin"
+    index_title = "Back office"
+
+    def index(self, request, extra_context=None):
+        figures = dashboard.today_figures()
+        days = dashboard.last_days(30)
+        context = {
+            "figures": figures,
+            "figures_money": {k: format_amount(figures[k], "en") for k in ("topups", "revenue")},
+            "chart": dashboard.chart_series(days),
+            "chart_first": days[0].day,
+            "chart_last": days[-1].day,
+            "chart_money_top": format_amount(dashboard.chart_series(days)["money_top"], "en"),
+            "rq_dashboard": request.user.is_staff,
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
