@@ -10,6 +10,7 @@ from . import selectors, services
 from .exceptions import BillingError
 from .forms import AdjustBalanceForm
 from .models import Account, Customer, Transfer
+from .policy import check_staff_money_limit
 from .money import format_amount
 
 
@@ -99,6 +100,7 @@ class CustomerAdmin(admin.ModelAdmin):
         form = AdjustBalanceForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
+                check_staff_money_limit(staff_user=request.user, amount=form.signed_amount())
                 services.adjust_balance(
                     customer=customer, amount=form.signed_amount(),
                     idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,

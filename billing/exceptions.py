@@ -58,3 +58,9 @@ class ChargeExceedsReservation(ReservationError):
 
 class CustomerBlocked(BillingError):
     default_message = _("This account is blocked.")
+
+
+class StaffLimitExceeded(BillingError):
+    """A support member asked to move more money than their role allows."""
+
+    default_message = _("This amount is above your limit: ask a superuser.")

@@ -130,6 +130,8 @@ STORAGES = {
 # The largest single amount any service accepts, in kopecks (10 million roubles): anything above
 # is a typo or an attack, never a real top-up or price.
 MONEY_MAX_KOPECKS = env.int("MONEY_MAX_KOPECKS", default=10_000_000_00)
+# Support staff (not superusers) may adjust a balance or refund at most this much per action.
+SUPPORT_MONEY_LIMIT_KOPECKS = env.int("SUPPORT_MONEY_LIMIT_KOPECKS", default=5_000_00)
 
 # --- telegram ---------------------------------------------------------------------------------
 BOT_TOKEN = env("BOT_TOKEN", default="")

@@ -78,3 +78,21 @@ def test_ledger_rows_cannot_be_added_changed_or_deleted_in_the_admin(client, dja
     assert client.post(reverse("admin:billing_transfer_delete", args=[t.pk]), {"post": "yes"}).status_code == 403
     assert Transfer.objects.get(pk=t.pk).amount == 10_000
     assert client.get(reverse("admin:billing_transfer_change", args=[t.pk])).status_code == 200
+
+
+def test_support_cannot_adjust_beyond_the_limit_but_a_superuser_can(client, support, settings, django_user_model):
+    settings.SUPPORT_MONEY_LIMIT_KOPECKS = 100_00
+    c = make_customer(balance=10_000)
+    url = reverse("admin:billing_customer_adjust", args=[c.pk])
+    key = adjust_form_key(client, url)
+    page = client.post(url, {"direction": "add", "amount": "100,01", "reason": "big", "idempotency_key": key})
+    assert page.status_code == 200 and "above your limit" in page.content.decode()
+    assert selectors.get_balance(c) == 10_000
+    assert client.post(url, {"direction": "add", "amount": "100", "reason": "ok", "idempotency_key": key}).status_code == 302
+    assert selectors.get_balance(c) == 20_000
+
+    boss = django_user_model.objects.create_superuser("boss", password="pw")
+    client.force_login(boss)
+    key = adjust_form_key(client, url)
+    assert client.post(url, {"direction": "add", "amount": "1000", "reason": "big", "idempotency_key": key}).status_code == 302
+    assert selectors.get_balance(c) == 120_000
