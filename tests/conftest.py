@@ -12,3 +12,13 @@ def customer(db):
 def funded_customer(db):
     """A customer with 1,000 ₽ available."""
     return make_customer(balance=100_000)
+
+
+@pytest.fixture
+def english(settings):
+    """Read messages in English, the source language (ru is tested where the bot speaks it)."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
