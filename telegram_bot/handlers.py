@@ -25,6 +25,7 @@ from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import keyboards, outbox, texts
+from telegram_bot.middleware import forget_customer
 from telegram_bot.models import Conversation
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ class Handlers:
             return self._video_option(chat_id, value)
         if prefix == "l" and value in ("ru", "en"):
             get_or_create_customer(telegram_id=customer.telegram_id, language=value)
+            forget_customer(customer.telegram_id)
             translation.activate(value)
             return reply(chat_id, texts.language_set(), keyboards.main_menu())
         reply(chat_id, texts.expired(), keyboards.main_menu())

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import translation
 from telebot.handler_backends import BaseMiddleware, CancelUpdate
 
@@ -43,14 +43,39 @@ class HandlerLatencies:
 latencies = HandlerLatencies()
 
 
+# A customer read is reused for a few seconds: a person sends several updates in a row, and a
+# block or a language change made elsewhere may take this long to be seen (``forget_customer``
+# makes this process see its own changes at once).
+CUSTOMER_CACHE_SECONDS = 3.0
+_customers: dict[int, tuple[float, Customer]] = {}
+_customers_lock = threading.Lock()
+
+
+def forget_customer(telegram_id: int) -> None:
+    with _customers_lock:
+        _customers.pop(telegram_id, None)
+
+
 def find_customer(user) -> Customer:
     """The customer behind a Telegram user; the language comes from Telegram only at creation."""
+    now = time.monotonic()
+    with _customers_lock:
+        cached = _customers.get(user.id)
     profile = {"username": user.username or "", "first_name": user.first_name or "", "last_name": user.last_name or ""}
-    customer = Customer.objects.filter(telegram_id=user.id).first()
-    if customer is None:
-        return get_or_create_customer(telegram_id=user.id, language=user.language_code or "ru", **profile)
+    if cached is not None and cached[0] > now:
+        customer = cached[1]
+    else:
+        customer = Customer.objects.filter(telegram_id=user.id).first()
+        if customer is None:
+            with outbox.serialised_writes():
+                customer = get_or_create_customer(telegram_id=user.id, language=user.language_code or "ru", **profile)
     if any(profile[k] and getattr(customer, k) != profile[k] for k in profile):
-        customer = get_or_create_customer(telegram_id=user.id, **profile)
+        with outbox.serialised_writes():
+            customer = get_or_create_customer(telegram_id=user.id, **profile)
+    with _customers_lock:
+        if len(_customers) > 50_000:
+            _customers.clear()
+        _customers[user.id] = (now + CUSTOMER_CACHE_SECONDS, customer)
     return customer
 
 
@@ -68,7 +93,7 @@ class CustomerMiddleware(BaseMiddleware):
 
     def pre_process(self, update, data):
         data["started"] = time.perf_counter()
-        close_old_connections()
+        _refresh_connections()
         user = getattr(update, "from_user", None)
         if user is None or user.is_bot:
             return CancelUpdate()
@@ -106,11 +131,11 @@ class CustomerMiddleware(BaseMiddleware):
             if started is not None:
                 latencies.add(time.perf_counter() - started)
             translation.deactivate()
-            close_old_connections()
+            _refresh_connections()
 
     def _cancel(self) -> CancelUpdate:
         translation.deactivate()
-        close_old_connections()
+        _refresh_connections()
         return CancelUpdate()
 
     def _refuse(self, update, text: str) -> None:
@@ -123,6 +148,13 @@ class CustomerMiddleware(BaseMiddleware):
         chat_id = _chat_id(update)
         if chat_id is not None:
             outbox.enqueue_text(chat_id, text)
+
+
+def _refresh_connections() -> None:
+    """Drop broken or expired connections, as Django does around a request. An SQLite file never
+    goes stale, and reopening it per update (CONN_MAX_AGE 0) would cost more than the handler."""
+    if connection.vendor != "sqlite":
+        close_old_connections()
 
 
 def _chat_id(update) -> int | None:

@@ -9,6 +9,7 @@ later from the row, so nothing is lost when Telegram, the network or the process
 from __future__ import annotations
 
 import logging
+import mimetypes
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from telegram_bot.models import OutboxMessage, OutboxStatus
@@ -30,6 +32,18 @@ STALE_CLAIM = timedelta(minutes=2)
 MAX_ATTEMPTS = 60
 
 wakeup = threading.Event()
+# SQLite has one writer at a time and its busy handler sleeps in growing steps (up to 100 ms)
+# while it waits; threads of one process queue on this lock instead, in order and without sleeps.
+_sqlite_writes = threading.Lock()
+
+
+def serialised_writes():
+    """Hold while writing from a bot thread: on SQLite, one writer at a time, queued fairly."""
+    from contextlib import nullcontext
+
+    from django.db import connection
+
+    return _sqlite_writes if connection.vendor == "sqlite" else nullcontext()
 
 
 def _wake() -> None:
@@ -49,6 +63,11 @@ def enqueue(
     """Record one Bot API call to make; with ``coalesce_key`` a still-pending one is replaced."""
     params = {k: v for k, v in params.items() if v is not None}
     params["chat_id"] = chat_id
+    with serialised_writes():
+        return _enqueue(chat_id, method, params, file_name, edit_of, topic, coalesce_key)
+
+
+def _enqueue(chat_id, method, params, file_name, edit_of, topic, coalesce_key) -> OutboxMessage:
     if coalesce_key:
         replaced = OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(
             params=params, file_name=file_name
@@ -135,6 +154,7 @@ class OutboxDelivery:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
+        self._last_reclaim = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -162,6 +182,7 @@ class OutboxDelivery:
                 close_old_connections()
             wakeup.wait(self.poll_interval)
             wakeup.clear()
+            self._stop.wait(0.05)  # a burst of enqueues makes one round, not one each
         connections.close_all()
 
     # --- one round --------------------------------------------------------------------------
@@ -169,29 +190,30 @@ class OutboxDelivery:
     def run_once(self) -> int:
         """Claim the next row of each idle chat that is due and hand it to the pool; returns the count."""
         now = timezone.now()
-        OutboxMessage.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
-            status=OutboxStatus.PENDING, claimed_by=""
-        )
-        candidates = list(
+        if self._last_reclaim is None or now - self._last_reclaim > STALE_CLAIM / 4:
+            self._last_reclaim = now
+            with serialised_writes():
+                OutboxMessage.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+                    status=OutboxStatus.PENDING, claimed_by=""
+                )
+        # Only the oldest unsent row of each chat may go, so a chat's messages keep their order.
+        heads = (
             OutboxMessage.objects.filter(status__in=(OutboxStatus.PENDING, OutboxStatus.SENDING))
-            .order_by("id")
-            .values_list("id", "chat_id", "status", "next_attempt_at")[:1000]
+            .values("chat_id").annotate(head=Min("id")).order_by().values_list("head", flat=True)[:1000]
         )
-        seen: set[int] = set()
-        due: list[int] = []
         with self._lock:
             busy = set(self._in_flight)
-        for pk, chat_id, status, next_attempt_at in candidates:
-            if chat_id in seen:
-                continue
-            seen.add(chat_id)  # only the oldest unsent row of a chat may go: order is kept
-            if status == OutboxStatus.PENDING and chat_id not in busy and (next_attempt_at is None or next_attempt_at <= now):
-                due.append(pk)
+        due = [
+            pk for pk, chat_id in OutboxMessage.objects.filter(pk__in=list(heads), status=OutboxStatus.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id").values_list("id", "chat_id")
+            if chat_id not in busy
+        ]
         if not due:
             return 0
-        OutboxMessage.objects.filter(pk__in=due, status=OutboxStatus.PENDING).update(
-            status=OutboxStatus.SENDING, claimed_by=self.token, claimed_at=now
-        )
+        with serialised_writes():
+            OutboxMessage.objects.filter(pk__in=due, status=OutboxStatus.PENDING).update(
+                status=OutboxStatus.SENDING, claimed_by=self.token, claimed_at=now
+            )
         claimed = list(OutboxMessage.objects.filter(pk__in=due, status=OutboxStatus.SENDING, claimed_by=self.token))
         for row in claimed:
             with self._lock:
@@ -242,7 +264,8 @@ def deliver_row(row: OutboxMessage, sender: Sender) -> None:
                 handle = default_storage.open(row.file_name, "rb")
             except (FileNotFoundError, OSError):
                 return _finish(row, OutboxStatus.FAILED, error=f"file missing: {row.file_name}")
-            files = {MEDIA_FIELDS[row.method]: (row.file_name.rsplit("/", 1)[-1], handle)}
+            mime = mimetypes.guess_type(row.file_name)[0] or "application/octet-stream"
+            files = {MEDIA_FIELDS[row.method]: (row.file_name.rsplit("/", 1)[-1], handle, mime)}
         result = sender.call(row.method, params, files)
     except TelegramError as exc:
         if exc.not_modified:
@@ -262,10 +285,11 @@ def deliver_row(row: OutboxMessage, sender: Sender) -> None:
 
 
 def _finish(row: OutboxMessage, status: str, *, message_id=None, error: str = "") -> None:
-    OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
-        status=status, sent_message_id=message_id, sent_at=timezone.now() if status == OutboxStatus.SENT else None,
-        last_error=error[:500], claimed_by="",
-    )
+    with serialised_writes():
+        OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
+            status=status, sent_message_id=message_id, sent_at=timezone.now() if status == OutboxStatus.SENT else None,
+            last_error=error[:500], claimed_by="",
+        )
 
 
 def _retry_later(row: OutboxMessage, error: str, *, delay: float | None = None) -> None:
@@ -274,10 +298,11 @@ def _retry_later(row: OutboxMessage, error: str, *, delay: float | None = None) 
         logger.error("outbox row %s given up after %s attempts: %s", row.pk, attempts, error)
         return _finish(row, OutboxStatus.FAILED, error=error)
     pause = delay if delay is not None else min(1800.0, 2.0 ** min(attempts, 11))
-    OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
-        status=OutboxStatus.PENDING, attempts=attempts, last_error=error[:500], claimed_by="",
-        next_attempt_at=timezone.now() + timedelta(seconds=pause),
-    )
+    with serialised_writes():
+        OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING).update(
+            status=OutboxStatus.PENDING, attempts=attempts, last_error=error[:500], claimed_by="",
+            next_attempt_at=timezone.now() + timedelta(seconds=pause),
+        )
 
 
 def _mark_blocked(chat_id: int) -> None:

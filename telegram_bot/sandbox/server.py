@@ -458,6 +458,9 @@ def parse_body(content_type: str, body: bytes) -> tuple[dict, dict]:
 class _Handler(BaseHTTPRequestHandler):
     server: "_HTTPServer"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, keep-alive clients would
+    # wait ~40 ms for a delayed ACK on every call.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         logger.debug("sandbox %s", format % args)
@@ -513,6 +516,13 @@ class _Handler(BaseHTTPRequestHandler):
                     state.user_sends_photo(chat_id, data, caption=params.get("text", ""), mime=mime)
                 else:
                     state.user_sends(chat_id, params.get("text", ""))
+                return self._json(200, {"ok": True})
+            if url.path == "/sandbox/api/send_batch":
+                # Many messages at once (benchmarks): {"messages": [{"chat_id", "text", ...}, ...]}.
+                for item in json.loads(params["messages"]):
+                    chat_id = int(item["chat_id"])
+                    state.user(chat_id, first_name=item.get("first_name"), language_code=item.get("language_code"))
+                    state.user_sends(chat_id, item.get("text", ""))
                 return self._json(200, {"ok": True})
             if url.path == "/sandbox/api/press":
                 state.user_presses(int(params["chat_id"]), int(params["message_id"]), params["data"])
