@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,16 +148,20 @@ def main() -> int:
 
     rng = random.Random(4)
     presets = [10_000, 30_000, 50_000, 100_000]
-    expected_total = 0
-    payment_ids = []
-    for i in range(args.payments):
-        customer = get_or_create_customer(telegram_id=900_000_000 + i)
-        amount = rng.choice(presets) + rng.randrange(0, 100) * 100
-        payment = services.create_topup(customer=customer, amount=amount, provider="yookassa")
-        stub.mark_succeeded(payment.provider_payment_id, notify=False)
-        expected_total += amount
-        payment_ids.append(payment.provider_payment_id)
-    connections.close_all()
+    amounts = [rng.choice(presets) + rng.randrange(0, 100) * 100 for _ in range(args.payments)]
+    expected_total = sum(amounts)
+
+    def create(i: int) -> str:
+        try:
+            customer = get_or_create_customer(telegram_id=900_000_000 + i)
+            payment = services.create_topup(customer=customer, amount=amounts[i], provider="yookassa")
+            stub.mark_succeeded(payment.provider_payment_id, notify=False)
+            return payment.provider_payment_id
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        payment_ids = list(pool.map(create, range(args.payments)))
     setup_seconds = time.time() - t0
 
     notifications = [

@@ -65,3 +65,23 @@ def test_an_api_outage_during_sync_is_counted_and_retried_next_time(yookassa_stu
     assert selectors.get_balance(customer) == 0
     services.sync_pending_payments(older_than=timedelta(0))
     assert selectors.get_balance(customer) == 10_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_racing_notifications_still_credits_once(yookassa_stub, books_balance):
+    from tests.helpers import run_concurrently
+
+    customer = make_customer()
+    payment = services.create_topup(customer=customer, amount=30_000, provider="yookassa")
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+
+    def actor(i):
+        if i % 2:
+            return services.sync_pending_payments(older_than=timedelta(0)).errors
+        services.handle_yookassa_notification(event="payment.succeeded", object_id=payment.provider_payment_id)
+        return 0
+
+    results = run_concurrently(actor, 10)
+    assert results == [("ok", 0)] * 10
+    assert selectors.get_balance(customer) == 30_000
+    books_balance()
