@@ -58,8 +58,6 @@ def main() -> None:
 
     import django
 
-    if os.environ.get("SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(os.environ["SWITCH_INTERVAL"]))
     django.setup()
     from django.conf import settings
     from django.core.management import call_command

@@ -143,7 +143,8 @@ BOT_DEMO_TOKEN = env("BOT_DEMO_TOKEN", default="123456789:sandbox-demo-token")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_POLL_TIMEOUT = env.int("TELEGRAM_POLL_TIMEOUT", default=20)
-BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=8)
+# Handlers are short (a few queries, one outbox row); more threads mostly add GIL waits to each.
+BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=2)
 # Outgoing flood limits (Telegram: ~1 message a second per chat, 30 a second overall).
 TELEGRAM_SEND_PER_CHAT = env.float("TELEGRAM_SEND_PER_CHAT", default=1.0)
 TELEGRAM_SEND_GLOBAL = env.float("TELEGRAM_SEND_GLOBAL", default=30.0)

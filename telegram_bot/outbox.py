@@ -182,7 +182,7 @@ class OutboxDelivery:
                 close_old_connections()
             wakeup.wait(self.poll_interval)
             wakeup.clear()
-            self._stop.wait(0.05)  # a burst of enqueues makes one round, not one each
+            self._stop.wait(0.2)  # a burst of enqueues makes one round, not one each
         connections.close_all()
 
     # --- one round --------------------------------------------------------------------------
