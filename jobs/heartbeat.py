@@ -100,7 +100,9 @@ class HeartbeatMonitor:
             elif progress != run.saved_progress:
                 run.saved_progress = progress
                 run.job.progress = progress
-                job_progress.send(sender=Job, job=run.job, progress=progress)
+                for receiver, outcome in job_progress.send_robust(sender=Job, job=run.job, progress=progress):
+                    if isinstance(outcome, Exception):
+                        logger.error("job %s: job_progress receiver %r failed", run.job.pk, receiver, exc_info=outcome)
 
 
 _monitor: HeartbeatMonitor | None = None

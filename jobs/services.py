@@ -205,7 +205,10 @@ def cancel_job(*, job: Job) -> Job:
 
 
 def announce_finished(job: Job) -> None:
-    job_finished.send(sender=Job, job=job)
+    """Send ``job_finished``; a failing receiver is logged and never undoes or fails the job."""
+    for receiver, outcome in job_finished.send_robust(sender=Job, job=job):
+        if isinstance(outcome, Exception):
+            logger.error("job %s: job_finished receiver %r failed", job.pk, receiver, exc_info=outcome)
 
 
 # --- the worker's side ----------------------------------------------------------------------

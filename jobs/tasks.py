@@ -49,7 +49,10 @@ def run_job(job_id: int) -> str:
         result = get_provider(job.provider).generate_with_retry(build_request(job), run)
         run.check_cancelled()
         stored = services.store_results(job=job, media=result.media)
-        if services.complete_job(job=job, result_files=stored, result_mime=result.media[0].mime_type, cost=result.cost):
+        completed = services.complete_job(
+            job=job, result_files=stored, result_mime=result.media[0].mime_type, cost=result.cost
+        )
+        if completed:
             return "completed"
         # Cancelled or reaped while the result was being stored: it was not charged.
         services.delete_files(stored)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import django_rq
@@ -39,6 +40,32 @@ def fast_jobs(settings, tmp_path):
     queueing.shutdown_fallback(wait=True)
     heartbeat.stop_monitor()
     queueing.forget_redis_health()
+
+
+@pytest.fixture(autouse=True)
+def without_other_apps_receivers():
+    """Jobs' tests see only their own receivers of job signals (the bot tests its own)."""
+    from jobs.signals import job_finished, job_progress
+
+    saved = {}
+    for signal in (job_finished, job_progress):
+        saved[signal] = list(signal.receivers)
+        with signal.lock:
+            signal.receivers = [r for r in signal.receivers if not _is_foreign(r)]
+            signal.sender_receivers_cache.clear()
+    yield
+    for signal, receivers in saved.items():
+        with signal.lock:
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
+
+def _is_foreign(record) -> bool:
+    target = record[1]
+    if isinstance(target, weakref.ReferenceType):
+        target = target()
+    module = getattr(target, "__module__", "") or ""
+    return not module.startswith(("jobs", "tests"))
 
 
 @pytest.fixture

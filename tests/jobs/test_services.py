@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
-from django.utils import timezone
+from django.utils import timezone, translation
 from PIL import Image
 
 from billing.exceptions import CustomerBlocked, InsufficientFunds
@@ -109,7 +109,8 @@ def test_insufficient_funds_propagates_and_leaves_no_job_and_no_file(no_enqueue,
     poor = make_customer(balance=100)
     with pytest.raises(InsufficientFunds) as caught:
         services.submit_job(customer=poor, kind="image_edit", prompt="x", input_image=picture())
-    assert "balance" in str(caught.value).lower()
+    with translation.override("en"):
+        assert "balance" in str(caught.value).lower()
     assert Job.objects.count() == 0 and get_held(poor) == 0
     media = Path(settings.MEDIA_ROOT)
     assert not media.exists() or not [f for f in media.rglob("*") if f.is_file()]
@@ -190,10 +191,10 @@ def test_the_same_job_delivered_concurrently_runs_and_charges_once(no_enqueue):
     assert find_drift() == []
 
 
-def test_a_final_provider_error_refunds_and_leaves_a_customer_message(funded_customer, no_enqueue, settings,
-                                                                      gemini_stub, finished_jobs,
-                                                                      django_capture_on_commit_callbacks):
+def test_a_final_provider_error_refunds_and_leaves_a_message_in_the_customers_language(
+        no_enqueue, settings, gemini_stub, finished_jobs, django_capture_on_commit_callbacks):
     settings.AI_PROVIDER = "auto"
+    funded_customer = make_customer(balance=100_000, language="en")
     gemini_stub.script("prompt_blocked")
     job = services.submit_job(customer=funded_customer, kind="image", prompt="something forbidden")
     assert job.provider == "gemini"
@@ -356,3 +357,33 @@ def test_options_can_be_passed_as_a_dict(funded_customer, no_enqueue):
     run_job(job.pk)
     job.refresh_from_db()
     assert job.result_file == job.result_files[0]
+
+
+def test_a_russian_customer_gets_the_failure_message_in_russian(no_enqueue, settings):
+    from jobs.providers.base import ProviderUnavailable
+
+    settings.FAKE_PROVIDER_FAILURE_RATE = 1.0
+    customer = make_customer(balance=10_000, language="ru")
+    job = services.submit_job(customer=customer, kind="image", prompt="x")
+    with translation.override("en"):  # the worker's own language does not matter
+        run_job(job.pk)
+    job.refresh_from_db()
+    with translation.override("ru"):
+        assert job.error == str(ProviderUnavailable.user_message)
+
+
+def test_a_failing_announcement_receiver_never_undoes_a_completed_job(funded_customer, no_enqueue,
+                                                                     django_capture_on_commit_callbacks):
+    def broken(sender, job, **kwargs):
+        raise RuntimeError("the bot is down")
+
+    job_finished.connect(broken, weak=False, dispatch_uid="test-broken-receiver")
+    try:
+        job = services.submit_job(customer=funded_customer, kind="image", prompt="announce me")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_job(job.pk) == "completed"
+    finally:
+        job_finished.disconnect(dispatch_uid="test-broken-receiver")
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and default_storage.exists(job.result_files[0])
+    assert transfers_of(job, TransferKind.POST) == 1 and find_drift() == []
