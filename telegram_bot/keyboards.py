@@ -53,8 +53,12 @@ def video_durations(durations) -> dict:
     return inline([button(_("%(seconds)s s") % {"seconds": d}, f"v:d:{d}") for d in durations])
 
 
+PREFERRED_ASPECTS = ("16:9", "9:16", "1:1")
+
+
 def video_aspects(ratios) -> dict:
-    return inline([button(r, f"v:a:{r}") for r in ratios])
+    ordered = [r for r in PREFERRED_ASPECTS if r in ratios] + sorted(set(ratios) - set(PREFERRED_ASPECTS))
+    return inline([button(r, f"v:a:{r}") for r in ordered])
 
 
 def video_modes(modes) -> dict:

@@ -30,7 +30,10 @@ class BotRunner:
             self.delivery.start()
         try:
             # A webhook left behind would make getUpdates fail with 409.
-            self.bot.remove_webhook()
+            try:
+                self.bot.remove_webhook()
+            except Exception as exc:  # noqa: BLE001 - a server without webhooks has none to remove
+                logger.warning("could not remove a webhook before polling: %s", exc)
             while not self._stopping.is_set():
                 self.bot.infinity_polling(
                     timeout=self.poll_timeout + 10, long_polling_timeout=self.poll_timeout,

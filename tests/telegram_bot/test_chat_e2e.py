@@ -206,3 +206,25 @@ def test_blocked_customers_are_refused(bot):
     chat.send("/picture a cat")
     chat.wait_text("account is blocked")
     assert not Job.objects.filter(customer=customer).exists()
+
+
+def test_a_video_from_a_photo_arrives_even_when_the_person_wrote_meanwhile(bot, settings):
+    settings.FAKE_PROVIDER_LATENCY = 2
+    chat = _funded_chat(bot)
+    chat.send("/video")
+    chat.press(chat.wait_for(_has_button("10 s")), "10 s")
+    chat.press(chat.wait_for(_has_button("1:1")), "1:1")
+    chat.press(chat.wait_for(_has_button("pro")), "pro")
+    chat.wait_text("description of the video")
+    chat.send_photo("make the sea move")
+    offer = chat.wait_for(_has_button("Start for"))
+    assert "Video from a photo" in offer["text"] and "10 s, 1:1, pro" in offer["text"]
+    chat.press(offer, "Start for")
+    progress = chat.wait_for(lambda m: "░" in (m.get("text") or "") and "%" in m["text"])
+    assert _has_button("Cancel")(progress)
+    chat.send("/help")  # the person goes on chatting while the video is made
+    chat.wait_text("What I can do")
+    result = chat.wait_for(lambda m: "video" in m or "document" in m, timeout=40, since_mark=False)
+    job = Job.objects.get(customer__telegram_id=chat.chat_id)
+    assert job.kind == "video_image" and job.status == JobStatus.COMPLETED
+    assert f"#{job.pk}" in result["caption"]

@@ -1,0 +1,44 @@
+"""The per-customer rate limit: a Redis sliding window shared by every bot process, and a local
+window that keeps the bot working when Redis does not answer."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from telegram_bot.ratelimit import SlidingWindowLimiter
+
+
+def test_the_redis_window_allows_the_limit_then_refuses_and_warns_once(settings):
+    limiter = SlidingWindowLimiter(limit=3, window=60, redis_url=settings.REDIS_URL)
+    key = f"test:{uuid.uuid4().hex}"
+    verdicts = [limiter.hit(key) for _ in range(6)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, False, False]
+    assert [v.first_refusal for v in verdicts[3:]] == [True, False, False]
+    limiter.reset(key)
+
+
+def test_two_limiters_on_one_redis_share_the_window(settings):
+    key = f"test:{uuid.uuid4().hex}"
+    first = SlidingWindowLimiter(limit=4, window=60, redis_url=settings.REDIS_URL)
+    second = SlidingWindowLimiter(limit=4, window=60, redis_url=settings.REDIS_URL)
+    results = [(first if i % 2 else second).hit(key).allowed for i in range(6)]
+    assert results.count(True) == 4
+    first.reset(key)
+
+
+def test_the_window_slides(settings):
+    limiter = SlidingWindowLimiter(limit=2, window=1, redis_url=settings.REDIS_URL)
+    key = f"test:{uuid.uuid4().hex}"
+    assert limiter.hit(key).allowed and limiter.hit(key).allowed
+    assert not limiter.hit(key).allowed
+    time.sleep(1.1)
+    assert limiter.hit(key).allowed
+
+
+def test_without_redis_the_local_window_still_limits():
+    limiter = SlidingWindowLimiter(limit=3, window=60, redis_url="redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    verdicts = [limiter.hit("someone") for _ in range(5)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, False]
+    assert [v.first_refusal for v in verdicts[3:]] == [True, False]
+    assert time.monotonic() - started < 2  # Redis is asked once, not on every update
