@@ -3,7 +3,8 @@
 On PostgreSQL and Redis. W worker processes (``manage.py rqworker``, the project's worker class,
 listening on ``images`` and ``default``) stay up for the whole run. Then, from S submitting
 threads in this process:
-- raw: N no-op RQ jobs are enqueued on ``default``;
+- raw: N no-op RQ jobs are enqueued on ``default``, before and again after the pipeline (the
+  mean of the two is the reference, as the machine's load drifts);
 - pipeline: N zero-latency fake image jobs go through submit -> reserve -> enqueue -> worker ->
   charge -> announce (``job_finished``), one customer each.
 Each phase is timed from its first enqueue/submit to the moment all N are done. Prints jobs/s,
@@ -11,7 +12,7 @@ p50/p99 submit-to-start latency, the books' check, and last
     RESULT jobs ratio=<pipeline seconds per job / raw RQ seconds per job> target=2.0
 
 Usage: .venv/bin/python bench/jobs.py [--jobs 500] [--workers 2] [--submitters 2]
-       [--pg postgres://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/5]
+       [--pg postgres://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/5] [--jobs-only]
 """
 from __future__ import annotations
 
@@ -27,6 +28,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "genbot_bench_jobs"
+
+
+# ``manage.py rqworker`` after disconnecting every receiver of the job signals that is not jobs' own.
+WORKER_WITHOUT_SUBSCRIBERS = """
+import sys, django
+django.setup()
+from django.core.management import execute_from_command_line
+from jobs.signals import job_finished, job_progress
+for signal in (job_finished, job_progress):
+    signal.receivers = []
+    signal.sender_receivers_cache.clear()
+execute_from_command_line(["manage.py", "rqworker", *sys.argv[1:]])
+"""
 
 
 def noop() -> None:
@@ -76,6 +90,9 @@ def main() -> None:
     parser.add_argument("--submitters", type=int, default=2)
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"))
+    parser.add_argument("--jobs-only", action="store_true",
+                        help="disconnect other apps' receivers of the job signals in the workers (still sent): "
+                             "the jobs pipeline alone, without the bot's messages")
     args = parser.parse_args()
     n = args.jobs
 
@@ -111,11 +128,10 @@ def main() -> None:
     customers = [make_customer(balance=10_000, telegram_id=900_000_000 + i) for i in range(n + 20)]
 
     worker_class = settings.RQ["WORKER_CLASS"]
-    workers = [
-        subprocess.Popen([sys.executable, "manage.py", "rqworker", "images", "default", "-v", "0"],
-                         cwd=ROOT, env={**os.environ, **env})
-        for _ in range(args.workers)
-    ]
+    command = [sys.executable, "manage.py", "rqworker", "images", "default", "-v", "0"]
+    if args.jobs_only:
+        command = [sys.executable, "-c", WORKER_WITHOUT_SUBSCRIBERS, "images", "default", "-v", "0"]
+    workers = [subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}) for _ in range(args.workers)]
     try:
         # Warm-up: imports, connections, first files; not timed.
         warm = [services.submit_job(customer=c, kind="image", prompt="warm-up") for c in customers[n:]]
@@ -124,14 +140,18 @@ def main() -> None:
         wait_for(lambda: Job.objects.filter(pk__in=[j.pk for j in warm], status=JobStatus.COMPLETED).count() == len(warm)
                  and raw_queue.finished_job_registry.count >= 20, timeout=60)
 
-        # Raw RQ: N no-op jobs.
-        raw_ids = [f"bench-raw-{i}" for i in range(n)]
-        started = time.perf_counter()
-        in_threads(args.submitters, raw_ids, lambda job_id: raw_queue.enqueue("bench.jobs.noop", job_id=job_id))
-        raw_done = wait_for(lambda: raw_queue.finished_job_registry.count >= n + 20)
-        raw_seconds = raw_done - started
-        raw_jobs = RQJob.fetch_many(raw_ids, connection=raw_queue.connection)
-        raw_latency = [(j.started_at - j.enqueued_at).total_seconds() for j in raw_jobs if j and j.started_at]
+        def raw_round(label: str, already_done: int) -> tuple[float, list[float]]:
+            """N no-op RQ jobs; returns (seconds, enqueue-to-start latencies)."""
+            ids = [f"bench-raw-{label}-{i}" for i in range(n)]
+            started = time.perf_counter()
+            in_threads(args.submitters, ids, lambda job_id: raw_queue.enqueue("bench.jobs.noop", job_id=job_id))
+            done = wait_for(lambda: raw_queue.finished_job_registry.count >= already_done + n)
+            jobs = RQJob.fetch_many(ids, connection=raw_queue.connection)
+            return done - started, [(j.started_at - j.enqueued_at).total_seconds() for j in jobs if j and j.started_at]
+
+        # Raw RQ before and after the pipeline: the machine's load drifts, so the baseline
+        # brackets the pipeline and their mean is the reference.
+        raw_before, raw_latency = raw_round("before", 20)
 
         # Pipeline: N zero-latency fake image jobs.
         finished_before = Job.objects.filter(status=JobStatus.COMPLETED).count()
@@ -144,6 +164,9 @@ def main() -> None:
         pipe_latency = [(started_at - created_at).total_seconds()
                         for created_at, started_at in measured.values_list("created_at", "started_at")]
         failed = measured.exclude(status=JobStatus.COMPLETED).count()
+        raw_after, raw_latency_after = raw_round("after", 20 + n)
+        raw_latency += raw_latency_after
+        raw_seconds = (raw_before + raw_after) / 2
     finally:
         for worker in workers:
             worker.terminate()
@@ -151,8 +174,9 @@ def main() -> None:
             worker.wait(timeout=30)
 
     drift = find_drift()
-    print(f"workers: {args.workers} x {worker_class}; submitting threads: {args.submitters}; jobs per phase: {n}")
-    print(f"raw RQ no-op : {raw_seconds:7.2f} s  {n / raw_seconds:8.1f} jobs/s  "
+    subscribers = "job signals sent, other apps' receivers disconnected" if args.jobs_only else "with the bot's receivers"
+    print(f"workers: {args.workers} x {worker_class}; submitting threads: {args.submitters}; jobs per phase: {n}; {subscribers}")
+    print(f"raw RQ no-op : {raw_seconds:7.2f} s  {n / raw_seconds:8.1f} jobs/s  (before {raw_before:.2f} s, after {raw_after:.2f} s)  "
           f"enqueue-to-start p50 {statistics.median(raw_latency) * 1000:7.1f} ms  p99 {percentile(raw_latency, 0.99) * 1000:7.1f} ms")
     print(f"pipeline     : {pipe_seconds:7.2f} s  {n / pipe_seconds:8.1f} jobs/s  "
           f"submit-to-start p50 {statistics.median(pipe_latency) * 1000:7.1f} ms  p99 {percentile(pipe_latency, 0.99) * 1000:7.1f} ms")
