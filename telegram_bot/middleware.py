@@ -100,9 +100,6 @@ class CustomerMiddleware(BaseMiddleware):
         customer = find_customer(user)
         translation.activate(customer.language)
         data["customer"] = customer
-        if customer.is_blocked:
-            self._refuse(update, texts.blocked())
-            return self._cancel()
         # Payments are never rate-limited: Telegram waits for the pre-checkout answer.
         if not _is_payment(update):
             # Button presses come in quick runs while a person walks through a menu: they have
@@ -117,6 +114,10 @@ class CustomerMiddleware(BaseMiddleware):
                 elif hasattr(update, "data"):
                     self.bot.answer_callback_query(update.id)
                 return self._cancel()
+        # After the rate limit, so that a blocked account cannot make the bot answer a flood.
+        if customer.is_blocked:
+            self._refuse(update, texts.blocked())
+            return self._cancel()
         return None
 
     def post_process(self, update, data, exception):
