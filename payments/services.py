@@ -189,6 +189,14 @@ def _receipt(*, amount: int, customer: dict, description: str) -> dict:
 # --- state changes shared by every provider ---------------------------------------------------
 
 
+def _announce(signal, **kwargs) -> None:
+    """Send a signal after commit; a failing receiver is logged, never undoes or fails the change."""
+    for receiver, result in signal.send_robust(**kwargs):
+        if isinstance(result, Exception):
+            logger.error("receiver %r of %s failed", receiver, kwargs.get("sender"), exc_info=result)
+
+
+
 def mark_payment_succeeded(*, payment: Payment, provider_payment_id: str | None = None) -> Payment:
     """``pending -> succeeded`` and credit the wallet, once, in one transaction.
 
@@ -211,7 +219,7 @@ def mark_payment_succeeded(*, payment: Payment, provider_payment_id: str | None 
         )
         Payment.objects.filter(pk=current.pk).update(credit_transfer=transfer)
         current.credit_transfer = transfer
-        transaction.on_commit(lambda: payment_succeeded.send(sender=Payment, payment=current))
+        transaction.on_commit(lambda: _announce(payment_succeeded, sender=Payment, payment=current))
     logger.info("payment %s succeeded: credited %s to customer %s", current.pk, current.amount, current.customer_id)
     return current
 
@@ -225,7 +233,7 @@ def mark_payment_canceled(*, payment: Payment, reason: str = "") -> Payment:
         )
         current = Payment.objects.get(pk=payment.pk)
         if won:
-            transaction.on_commit(lambda: payment_canceled.send(sender=Payment, payment=current))
+            transaction.on_commit(lambda: _announce(payment_canceled, sender=Payment, payment=current))
     if not won and current.status != PaymentStatus.CANCELED:
         logger.warning("payment %s: cancel ignored, it is already %s", current.pk, current.status)
     return current
@@ -619,7 +627,7 @@ def complete_refund(*, refund: Refund) -> Refund:
             raise RuntimeError(f"refund {current.pk} does not fit payment {current.payment_id}")
         current.payment.refresh_from_db()
         transaction.on_commit(
-            lambda: refund_succeeded.send(sender=Refund, refund=current, payment=current.payment)
+            lambda: _announce(refund_succeeded, sender=Refund, refund=current, payment=current.payment)
         )
     logger.info("refund %s of payment %s succeeded (%s)", current.pk, current.payment_id, current.amount)
     return current

@@ -269,3 +269,23 @@ def test_stub_checkout_page_cancel_marks_the_payment_canceled(live_stub):
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.CANCELED
     assert selectors.get_balance(customer) == 0
+
+
+@pytest.mark.django_db
+def test_a_failing_receiver_neither_fails_the_webhook_nor_undoes_the_credit(client, yookassa_stub, caplog,
+                                                                            django_capture_on_commit_callbacks):
+    customer, payment = topup()
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+
+    def broken(sender, payment, **kwargs):
+        raise RuntimeError("the bot is down")
+
+    payment_succeeded.connect(broken, weak=False, dispatch_uid="t3")
+    try:
+        with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
+            response = notify(client, yookassa_stub, "payment.succeeded", payment.provider_payment_id)
+    finally:
+        payment_succeeded.disconnect(dispatch_uid="t3")
+    assert response.status_code == 200
+    assert selectors.get_balance(customer) == 50_000
+    assert "failed" in caplog.text
