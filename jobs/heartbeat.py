@@ -42,6 +42,11 @@ class RunningJob(ProgressReporter):
             raise JobCancelled(self.job.pk)
 
 
+def beat_interval() -> float:
+    """Seconds between beats: the setting, but always several beats per reaper time-out."""
+    return max(0.05, min(settings.JOB_HEARTBEAT_INTERVAL, settings.JOB_HEARTBEAT_TIMEOUT / 4))
+
+
 class HeartbeatMonitor:
     def __init__(self) -> None:
         self.running: dict[int, RunningJob] = {}
@@ -64,9 +69,9 @@ class HeartbeatMonitor:
         last = time.monotonic()
         while not self.stopped.is_set():
             # Short naps, so a changed interval (tests) takes effect at once.
-            self.wake.wait(min(settings.JOB_HEARTBEAT_INTERVAL, 0.25))
+            self.wake.wait(min(beat_interval(), 0.25))
             self.wake.clear()
-            if time.monotonic() - last < settings.JOB_HEARTBEAT_INTERVAL:
+            if time.monotonic() - last < beat_interval():
                 continue
             last = time.monotonic()
             try:

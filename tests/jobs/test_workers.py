@@ -107,3 +107,21 @@ def test_run_jobs_fallback_picks_up_pending_jobs_without_redis_and_stops_on_sigt
         output = stop(process)
     assert "resumed 1 pending jobs" in output
     assert get_balance(customer) == 10_000 - 1500 and find_drift() == []
+
+
+def test_a_live_worker_keeps_beating_so_the_reaper_leaves_its_job_alone(clean_queues, settings):
+    customer = make_customer(balance=10_000)
+    job = services.submit_job(customer=customer, kind="image", prompt="slow but alive")
+    # A short reaper time-out makes the worker beat more often than JOB_HEARTBEAT_INTERVAL says.
+    worker = start_worker("images", FAKE_PROVIDER_LATENCY=4, JOB_HEARTBEAT_TIMEOUT=2, JOB_HEARTBEAT_INTERVAL=30)
+    try:
+        wait_until(lambda: Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).exists(), timeout=60,
+                   message="the worker to start the job")
+        settings.JOB_HEARTBEAT_TIMEOUT = 2
+        for _ in range(5):
+            time.sleep(0.5)
+            assert services.reap_stuck_jobs().failed == 0
+        wait_until(lambda: Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED, timeout=30, message="completion")
+    finally:
+        stop(worker)
+    assert get_balance(customer) == 10_000 - 1500 and find_drift() == []
