@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
-from django.db import connections
 
 from telegram_bot.flood import TokenBucket
 
@@ -198,22 +197,18 @@ def broadcast(
     before_429 = sender.stats["too_many_requests"]
     started = time.monotonic()
 
+    gone: list[int] = []
+
     def one(chat_id: int) -> None:
         try:
             sender.send_message(chat_id, text, reply_markup)
             outcome = "sent"
         except TelegramError as exc:
             outcome = "blocked" if exc.chat_gone else "failed"
-            if exc.chat_gone:
-                try:
-                    customer = Customer.objects.filter(telegram_id=chat_id).first()
-                    if customer is not None:
-                        set_customer_blocked(customer=customer, blocked=True)
-                finally:
-                    if threading.current_thread() is not threading.main_thread():
-                        connections.close_all()  # this pool thread's connection only
-            else:
-                with lock:
+            with lock:
+                if exc.chat_gone:
+                    gone.append(chat_id)
+                else:
                     result.errors.append(f"{chat_id}: {exc}")
         with lock:
             setattr(result, outcome, getattr(result, outcome) + 1)
@@ -223,6 +218,9 @@ def broadcast(
     with ThreadPoolExecutor(max_workers=threads or settings.TELEGRAM_SENDER_THREADS) as pool:
         for _ in pool.map(one, chat_ids):
             pass
+    # Marked here, in the caller's thread (and transaction), not from the pool's threads.
+    for customer in Customer.objects.filter(telegram_id__in=gone, is_blocked=False):
+        set_customer_blocked(customer=customer, blocked=True)
     result.seconds = time.monotonic() - started
     result.too_many_requests = sender.stats["too_many_requests"] - before_429
     return result
