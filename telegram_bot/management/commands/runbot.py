@@ -2,7 +2,7 @@
 import signal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from telegram_bot.outbox import OutboxDelivery
 
@@ -15,6 +15,11 @@ class Command(BaseCommand):
                             help="Only deliver the outbox (webhook mode: the web process receives updates).")
 
     def handle(self, *args, delivery_only=False, **options):
+        if not settings.BOT_TOKEN and "api.telegram.org" in settings.TELEGRAM_API_URL:
+            raise CommandError(
+                "BOT_TOKEN is empty. Set it, or point TELEGRAM_API_URL at a local Bot API server "
+                "(bin/run starts the sandbox: manage.py run_sandbox)."
+            )
         if delivery_only:
             return self._delivery_only()
         from telegram_bot.runner import BotRunner
