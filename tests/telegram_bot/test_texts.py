@@ -1,0 +1,44 @@
+"""Every sentence the bot says exists in Russian and in English."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django.utils import translation
+
+from telegram_bot import keyboards, texts
+
+JOB = SimpleNamespace(pk=7, kind="image", status="processing", progress=40, cost_actual=1500, cost_estimate=1500,
+                      error="The service could not use this request.", prompt="a cat")
+
+
+def _all_texts() -> list[str]:
+    return [
+        texts.start("Ann", 10_000), texts.balance(10_000, 1_500), texts.help_text(), texts.hint(),
+        texts.unknown_command("/x"), texts.sticker(), texts.unsupported_content(), texts.text_too_long(10),
+        texts.file_too_large(10 * 1024 * 1024), texts.send_as_photo(), texts.rate_limited(), texts.blocked(),
+        texts.internal_error(), texts.cancelled_dialogue(), texts.nothing_to_cancel(), texts.expired(),
+        texts.job_gone(), texts.topup_choose(), texts.topup_custom(), texts.topup_method(50_000),
+        texts.topup_yookassa(50_000), texts.payment_succeeded(50_000, 60_000), texts.payment_canceled(50_000),
+        texts.refund_succeeded(50_000), texts.paysupport(42), texts.ask_picture_prompt(), texts.ask_edit_photo(),
+        texts.ask_photo_caption(), texts.ask_video_duration(), texts.ask_video_aspect(), texts.ask_video_mode(),
+        texts.ask_video_prompt(), texts.confirm_job("video_text", "waves", {"duration": 5, "mode": "pro"}, 5_000, 9_000),
+        texts.insufficient_funds(1_500, 100), texts.job_progress(JOB), texts.job_completed(JOB),
+        texts.job_result_caption(JOB, 8_500), texts.job_failed(JOB), texts.job_cancelled(JOB), texts.jobs_list([JOB]),
+        texts.jobs_list([]), texts.choose_language(), texts.language_set(),
+        str(keyboards.main_menu()), str(keyboards.confirm(1_500)),
+    ]
+
+
+def test_every_text_has_a_russian_translation_and_renders_its_figures():
+    with translation.override("en"):
+        english = _all_texts()
+    with translation.override("ru"):
+        russian = _all_texts()
+    untranslated = [en for en, ru in zip(english, russian) if en == ru]
+    assert untranslated == []
+    assert "Ваш баланс: 100\u00a0₽." in russian[1] and "Your balance: ₽100." in english[1]
+
+
+def test_the_progress_bar_shows_the_percentage():
+    assert texts.progress_bar(40) == "████░░░░░░ 40%"
+    assert texts.progress_bar(100).endswith("100%") and "░" not in texts.progress_bar(100)
