@@ -173,3 +173,23 @@ def test_set_webhook_and_delete_webhook_commands_talk_to_the_bot_api(sandbox, se
     assert sandbox.state.webhook == {"url": "https://bot.example.com/telegram/webhook/", "secret_token": "s3cret"}
     call_command("delete_webhook")
     assert sandbox.state.webhook["url"] == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_mode_end_to_end_the_sandbox_posts_updates_and_the_reply_arrives(sandbox, settings, live_server):
+    from django.core.management import call_command
+
+    settings.TELEGRAM_WEBHOOK_SECRET = "hook-secret"
+    call_command("set_webhook", f"{live_server.url}/telegram/webhook/")
+    delivery = outbox.OutboxDelivery(poll_interval=0.1).start()
+    try:
+        sandbox.state.user(50505, language_code="en", first_name="Hook")
+        sandbox.state.user_sends(50505, "/balance")
+        deadline = time.monotonic() + 20
+        while not sandbox.state.bot_messages(50505) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sandbox.state.bot_messages(50505)[0]["text"].startswith("Your balance")
+        assert sandbox.state.updates == []  # delivered and acknowledged with 200
+    finally:
+        delivery.stop()
+        call_command("delete_webhook")
