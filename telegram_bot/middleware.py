@@ -132,11 +132,9 @@ class CustomerMiddleware(BaseMiddleware):
             if started is not None:
                 latencies.add(time.perf_counter() - started)
             translation.deactivate()
-            _refresh_connections()
 
     def _cancel(self) -> CancelUpdate:
         translation.deactivate()
-        _refresh_connections()
         return CancelUpdate()
 
     def _refuse(self, update, text: str) -> None:

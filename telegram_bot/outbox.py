@@ -75,12 +75,16 @@ def _enqueue(chat_id, method, params, file_name, edit_of, topic, coalesce_key) -
         if replaced:
             transaction.on_commit(_wake)
             return OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).first()
+    fields = dict(chat_id=chat_id, method=method, params=params, file_name=file_name, edit_of=edit_of,
+                  topic=topic, coalesce_key=coalesce_key)
+    if not (coalesce_key or topic):
+        # Nothing unique to collide with: one INSERT, no savepoint round trips.
+        row = OutboxMessage.objects.create(**fields)
+        transaction.on_commit(_wake)
+        return row
     try:
         with transaction.atomic():
-            row = OutboxMessage.objects.create(
-                chat_id=chat_id, method=method, params=params, file_name=file_name, edit_of=edit_of,
-                topic=topic, coalesce_key=coalesce_key,
-            )
+            row = OutboxMessage.objects.create(**fields)
     except IntegrityError:
         if not coalesce_key:
             raise
