@@ -22,7 +22,10 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=128, blank=True, default="")
     last_name = models.CharField(max_length=128, blank=True, default="")
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.RU)
+    # Blocked by staff: the bot refuses them. Not the same as the customer blocking the bot:
     is_blocked = models.BooleanField(default=False)
+    # when Telegram last answered 403 for this chat (they blocked the bot); cleared when they write.
+    bot_blocked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

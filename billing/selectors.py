@@ -105,12 +105,12 @@ def wallet_totals() -> dict[str, int]:
 def broadcast_audience(
     *, language: str | None = None, telegram_ids: list[int] | None = None, active_days: int | None = None
 ) -> QuerySet[Customer]:
-    """Customers a broadcast may reach: never the blocked ones."""
+    """Customers a broadcast may reach: not blocked by staff, not known to have blocked the bot."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    customers = Customer.objects.filter(is_blocked=False)
+    customers = Customer.objects.filter(is_blocked=False, bot_blocked_at__isnull=True)
     if language:
         customers = customers.filter(language=language)
     if telegram_ids:

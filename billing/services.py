@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .exceptions import (
@@ -61,9 +62,13 @@ def get_or_create_customer(*, telegram_id: int, **profile) -> Customer:
             # Two first messages raced; the other one created it.
             customer = Customer.objects.get(telegram_id=telegram_id)
     changed = [k for k, v in profile.items() if v and getattr(customer, k) != v]
+    for k in changed:
+        setattr(customer, k, profile[k])
+    if customer.bot_blocked_at is not None:
+        # They are writing to the bot again, so they unblocked it.
+        customer.bot_blocked_at = None
+        changed.append("bot_blocked_at")
     if changed:
-        for k in changed:
-            setattr(customer, k, profile[k])
         customer.save(update_fields=[*changed, "updated_at"])
     return customer
 
@@ -71,6 +76,13 @@ def get_or_create_customer(*, telegram_id: int, **profile) -> Customer:
 def _normalise_language(code: str) -> str:
     code = (code or "").lower()
     return Customer.Language.EN if code.startswith("en") else Customer.Language.RU
+
+
+def mark_bot_blocked(*, customer: Customer) -> None:
+    """Telegram answered 403 for this chat: the customer blocked the bot (staff blocking is another thing)."""
+    now = timezone.now()
+    Customer.objects.filter(pk=customer.pk, bot_blocked_at__isnull=True).update(bot_blocked_at=now)
+    customer.bot_blocked_at = customer.bot_blocked_at or now
 
 
 def set_customer_blocked(*, customer: Customer, blocked: bool) -> Customer:

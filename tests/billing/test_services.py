@@ -211,3 +211,15 @@ def test_ledger_history_is_newest_first_with_signed_amounts():
     assert [t.kind for t in history] == ["post", "pending", "single"]
     assert [t.signed_amount for t in history] == [-300, 0, 1_000]
     assert len(selectors.get_ledger_history(c, limit=2)) == 2
+
+
+def test_a_customer_who_blocked_the_bot_is_marked_and_unmarked_when_they_write_again():
+    c = make_customer(username="ann")
+    services.mark_bot_blocked(customer=c)
+    c.refresh_from_db()
+    assert c.bot_blocked_at is not None and not c.is_blocked
+    assert not selectors.broadcast_audience().filter(pk=c.pk).exists()
+    services.get_or_create_customer(telegram_id=c.telegram_id, username="ann")
+    c.refresh_from_db()
+    assert c.bot_blocked_at is None
+    assert selectors.broadcast_audience().filter(pk=c.pk).exists()
