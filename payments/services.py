@@ -657,6 +657,10 @@ def fail_refund(*, refund: Refund, reason: str) -> Refund:
 # --- recovery -------------------------------------------------------------------------------
 
 
+# At most this many payments (and refunds) per run; the next scheduled run takes the rest.
+SYNC_BATCH = 500
+
+
 @dataclass
 class SyncReport:
     checked: int = 0
@@ -684,7 +688,8 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
     cutoff = timezone.now() - older_than
     report = SyncReport()
     pending = Payment.objects.filter(status=PaymentStatus.PENDING, created_at__lt=cutoff)
-    for payment in pending.filter(provider=Provider.YOOKASSA).order_by("pk").iterator():
+    # Bounded batches, read up front: each item runs its own durable transaction.
+    for payment in list(pending.filter(provider=Provider.YOOKASSA).order_by("pk")[:SYNC_BATCH]):
         report.checked += 1
         try:
             if payment.provider_payment_id is None:
@@ -697,10 +702,12 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
         report.succeeded += result.status == PaymentStatus.SUCCEEDED
         report.canceled += result.status == PaymentStatus.CANCELED
     stale_stars = timezone.now() - timedelta(seconds=settings.STARS_INVOICE_TTL_SECONDS) - older_than
-    for payment in pending.filter(provider=Provider.STARS, created_at__lt=stale_stars).iterator():
+    stale = pending.filter(provider=Provider.STARS, created_at__lt=stale_stars).order_by("pk")
+    for payment in list(stale[:SYNC_BATCH]):
         report.checked += 1
         report.canceled += mark_payment_canceled(payment=payment, reason="invoice expired").status == PaymentStatus.CANCELED
-    for refund in Refund.objects.filter(status=RefundStatus.PENDING, created_at__lt=cutoff).order_by("pk"):
+    unfinished = Refund.objects.filter(status=RefundStatus.PENDING, created_at__lt=cutoff).order_by("pk")
+    for refund in list(unfinished[:SYNC_BATCH]):
         report.refunds_checked += 1
         try:
             if refund.provider_refund_id:
