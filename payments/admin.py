@@ -7,7 +7,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
+from billing.exceptions import BillingError
 from billing.money import format_amount
+from billing.policy import check_staff_money_limit
 
 from . import selectors, services
 from .exceptions import PaymentError
@@ -107,12 +109,13 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
         form = RefundForm(request.POST or None, refundable=refundable)
         if request.method == "POST" and form.is_valid():
             try:
+                check_staff_money_limit(staff_user=request.user, amount=form.cleaned_data["amount"])
                 refund = services.refund_payment(
                     payment=payment, amount=form.cleaned_data["amount"],
                     idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
                     reason=form.cleaned_data["reason"],
                 )
-            except PaymentError as exc:
+            except (PaymentError, BillingError) as exc:
                 form.add_error(None, str(exc))
             else:
                 self._report(request, refund)

@@ -250,3 +250,23 @@ def test_staff_without_the_refund_permission_cannot_open_the_form(client, paid_t
     user = get_user_model().objects.create_user("clerk", password="pw-123456", is_staff=True)
     client.force_login(user)
     assert client.get(reverse("admin:payments_payment_refund", args=[payment.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_support_refunds_up_to_the_limit_and_only_a_superuser_beyond(client, paid_topup, yookassa_stub, settings):
+    from genbot.roles import SUPPORT_GROUP, ensure_roles
+
+    settings.SUPPORT_MONEY_LIMIT_KOPECKS = 100_00
+    support = get_user_model().objects.create_user("support", password="pw", is_staff=True)
+    support.groups.add(ensure_roles())
+    assert support.groups.filter(name=SUPPORT_GROUP).exists()
+    client.force_login(support)
+    customer = make_customer()
+    payment = paid_topup(customer, 50_000)
+    url = reverse("admin:payments_payment_refund", args=[payment.pk])
+    over = client.post(url, {"amount": "100,01", "reason": "", "idempotency_key": key()}, HTTP_ACCEPT_LANGUAGE="en")
+    assert over.status_code == 200 and "above your limit" in over.content.decode()
+    assert not Refund.objects.exists() and selectors.get_balance(customer) == 50_000
+    within = client.post(url, {"amount": "100", "reason": "", "idempotency_key": key()}, HTTP_ACCEPT_LANGUAGE="en")
+    assert within.status_code == 302
+    assert Refund.objects.get().amount == 100_00
