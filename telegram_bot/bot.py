@@ -6,7 +6,6 @@ import logging
 import telebot
 from django.conf import settings
 from telebot import apihelper, types
-from telebot.handler_backends import ContinueHandling  # noqa: F401 - re-exported for handlers
 
 from telegram_bot.sender import bot_token
 

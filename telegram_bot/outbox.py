@@ -34,7 +34,7 @@ MAX_ATTEMPTS = 60
 wakeup = threading.Event()
 # SQLite has one writer at a time and its busy handler sleeps in growing steps (up to 100 ms)
 # while it waits; threads of one process queue on this lock instead, in order and without sleeps.
-_sqlite_writes = threading.Lock()
+_sqlite_writes = threading.RLock()
 
 
 def serialised_writes():
@@ -60,7 +60,11 @@ def enqueue(
     topic: str = "",
     coalesce_key: str = "",
 ) -> OutboxMessage:
-    """Record one Bot API call to make; with ``coalesce_key`` a still-pending one is replaced."""
+    """Record one Bot API call to make; with ``coalesce_key`` a still-pending one is replaced.
+
+    Inside the caller's transaction when there is one. On SQLite a caller that opens its own
+    transaction around this must hold ``serialised_writes()`` first (see ``topic_message``).
+    """
     params = {k: v for k, v in params.items() if v is not None}
     params["chat_id"] = chat_id
     with serialised_writes():
@@ -104,11 +108,14 @@ def topic_message(chat_id: int, topic: str, text: str, *, reply_markup: dict | N
     row = OutboxMessage.objects.filter(topic=topic, method="sendMessage").first()
     if row is not None:
         return row
-    try:
-        with transaction.atomic():
-            row = enqueue_text(chat_id, text, reply_markup=reply_markup, topic=topic)
-    except IntegrityError:
-        return OutboxMessage.objects.get(topic=topic, method="sendMessage")
+    # The process lock before the transaction: on SQLite, BEGIN IMMEDIATE takes the database's
+    # write lock, and taking ours second could wait on a thread that holds ours and waits for it.
+    with serialised_writes():
+        try:
+            with transaction.atomic():
+                row = enqueue_text(chat_id, text, reply_markup=reply_markup, topic=topic)
+        except IntegrityError:
+            return OutboxMessage.objects.get(topic=topic, method="sendMessage")
     return row
 
 
@@ -121,6 +128,15 @@ def enqueue_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = No
         edit_of=of,
         coalesce_key=f"edit:{of.pk}" if coalesce else "",
     )
+
+
+def drop_pending_edits(of: OutboxMessage) -> int:
+    """Forget progress edits of ``of`` not sent yet (a final state is about to replace them)."""
+    with serialised_writes():
+        deleted, _by_model = OutboxMessage.objects.filter(
+            coalesce_key=f"edit:{of.pk}", status=OutboxStatus.PENDING
+        ).delete()
+    return deleted
 
 
 def enqueue_media(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
@@ -227,15 +243,6 @@ class OutboxDelivery:
             else:
                 self._pool.submit(self._deliver, row)
         return len(claimed)
-
-    def drain(self, timeout: float = 30) -> None:
-        """Deliver everything due now, in this thread (tests, one-off commands)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.run_once() and not OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__isnull=True).exists():
-                return
 
     def _deliver(self, row: OutboxMessage) -> None:
         try:

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.utils import translation
 
 from billing import selectors as billing_selectors
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
 from telegram_bot import keyboards, outbox, texts
@@ -32,7 +32,8 @@ def _progress_message(job):
 
 @receiver(job_progress, dispatch_uid="telegram_bot.job_progress")
 def on_job_progress(sender, job, progress, **kwargs):
-    if job.status not in JobStatus.active():
+    # The worker's copy of the job may be stale: a cancel may have won meanwhile.
+    if not Job.objects.filter(pk=job.pk, status__in=JobStatus.active()).exists():
         return
     with translation.override(job.customer.language):
         message = _progress_message(job)
@@ -45,17 +46,18 @@ def on_job_finished(sender, job, **kwargs):
     chat_id = customer.telegram_id
     with translation.override(customer.language):
         message = _progress_message(job)
+        outbox.drop_pending_edits(message)  # the final state replaces any progress not yet shown
         if job.status == JobStatus.COMPLETED:
-            outbox.enqueue_edit(message, texts.job_completed(job))
+            outbox.enqueue_edit(message, texts.job_completed(job), coalesce=False)
             caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
             for name in job.result_files or []:
                 outbox.enqueue_media(chat_id, _media_method(job.result_mime, name), name, caption=caption,
                                      reply_markup=keyboards.main_menu())
         elif job.status == JobStatus.FAILED:
-            outbox.enqueue_edit(message, texts.job_failed(job))
+            outbox.enqueue_edit(message, texts.job_failed(job), coalesce=False)
             outbox.enqueue_text(chat_id, texts.job_failed(job), reply_markup=keyboards.main_menu())
         else:
-            outbox.enqueue_edit(message, texts.job_cancelled(job))
+            outbox.enqueue_edit(message, texts.job_cancelled(job), coalesce=False)
 
 
 def _media_method(mime: str, name: str) -> str:

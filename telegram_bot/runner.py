@@ -51,10 +51,23 @@ class BotRunner:
     def _finish(self, timeout: float = 60) -> None:
         pool = getattr(self.bot, "worker_pool", None)
         if pool is not None:
+            # Last task of each handler thread: close its own database connections (a barrier
+            # makes each thread take exactly one of these tasks).
+            barrier = threading.Barrier(len(pool.workers))
+
+            def close_own_connections() -> None:
+                try:
+                    barrier.wait(timeout=timeout)
+                except threading.BrokenBarrierError:
+                    pass
+                connections.close_all()
+
+            for _worker in pool.workers:
+                pool.put(close_own_connections)
             deadline = time.monotonic() + timeout
             while not pool.tasks.empty() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            pool.close()  # waits for the handler each worker is running
+            pool.close()  # waits for the task each worker is running
         if self.bot.last_update_id:
             try:
                 BotApi(token=self.bot.token, timeout=5).call(
