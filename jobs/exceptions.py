@@ -77,3 +77,7 @@ class TooManyActiveJobs(JobError):
 class JobNotCancellable(JobError):
     default_message = _("This generation has already finished; it cannot be cancelled.")
 
+
+class JobNotRetryable(JobError):
+    default_message = _("Only a failed generation can be retried.")
+

@@ -69,9 +69,12 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     results_deleted_at = models.DateTimeField(null=True, blank=True)
+    # A staff retry of a failed job is a new job (a new reservation) pointing at the old one.
+    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("cancel_job", "Can cancel jobs"), ("retry_job", "Can retry failed jobs")]
         indexes = [
             models.Index(fields=["customer", "status"], name="job_customer_status"),
             models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),

@@ -31,6 +31,7 @@ from .exceptions import (
     ImageTooSmall,
     InvalidJobOption,
     JobNotCancellable,
+    JobNotRetryable,
     MediaRequired,
     MediaTooLarge,
     PromptTooLong,
@@ -127,6 +128,7 @@ def quote_job(*, kind: str, mode: str = "", duration: int = 0) -> tuple[str, int
 def submit_job(
     *, customer: Customer, kind: str, prompt: str, input_image: bytes | None = None,
     aspect_ratio: str = "", duration: int | None = None, mode: str | None = None, options: dict | None = None,
+    retry_of: Job | None = None,
 ) -> Job:
     """Create the job, reserve its price and queue it; all or nothing.
 
@@ -169,7 +171,7 @@ def submit_job(
             job = Job.objects.create(
                 customer_id=customer.pk, kind=kind, provider=provider, prompt=checked.prompt,
                 input_file=stored_input, input_mime=checked.mime, options=checked.options,
-                cost_estimate=price,
+                cost_estimate=price, retry_of=retry_of,
             )
             if price:
                 job.reservation = billing.reserve_balance(
@@ -202,6 +204,28 @@ def cancel_job(*, job: Job) -> Job:
             billing.refund_balance(reservation=job.reservation)
         transaction.on_commit(lambda: announce_finished(job))
     return job
+
+
+def retry_job(*, job: Job) -> Job:
+    """Submit a failed job again as a new job: a new reservation at today's price.
+
+    The old job stays failed (it was refunded); the new one points at it through ``retry_of``.
+    Raises ``JobNotRetryable`` for a job that did not fail, and whatever ``submit_job`` raises
+    (the cap, the balance, an input picture already cleaned up).
+    """
+    if job.status != JobStatus.FAILED:
+        raise JobNotRetryable()
+    input_image = None
+    if job.input_file:
+        try:
+            with default_storage.open(job.input_file.name, "rb") as handle:
+                input_image = handle.read()
+        except FileNotFoundError:
+            raise InvalidJobInput(_("The original picture was already deleted; ask the customer to send it again.")) from None
+    return submit_job(
+        customer=job.customer, kind=job.kind, prompt=job.prompt, input_image=input_image, options=job.options,
+        retry_of=job,
+    )
 
 
 def announce_finished(job: Job) -> None:

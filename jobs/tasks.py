@@ -9,6 +9,8 @@ import logging
 
 from django.core.files.storage import default_storage
 
+from genbot import logcontext
+
 from . import services
 from .heartbeat import RunningJob, monitor
 from .models import Job
@@ -37,6 +39,11 @@ def run_job(job_id: int) -> str:
     Returns what happened ("completed", "failed", "cancelled", "skipped"), for logs and tests.
     Any failure refunds and leaves a message fit for the customer on the job.
     """
+    with logcontext.bind(job_id=job_id):
+        return _run_job(job_id)
+
+
+def _run_job(job_id: int) -> str:
     job = services.claim_job(job_id=job_id)
     if job is None:
         logger.info("job %s is not pending: skipped (a repeated delivery)", job_id)
