@@ -119,8 +119,8 @@ def _replay(key: str, **expected) -> Transfer | None:
     existing = Transfer.objects.filter(idempotency_key=key).first()
     if existing is None:
         return None
-    for field, value in expected.items():
-        if getattr(existing, field) != value:
+    for name, value in expected.items():
+        if getattr(existing, name) != value:
             raise IdempotencyConflict()
     return existing
 

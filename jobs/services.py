@@ -29,6 +29,7 @@ from . import queueing
 from .exceptions import (
     EmptyPrompt,
     ImageTooSmall,
+    InvalidJobInput,
     InvalidJobOption,
     JobNotCancellable,
     JobNotRetryable,

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,3 +69,39 @@ def _configured_for_postgres() -> bool:
 postgres_only = __import__("pytest").mark.skipif(
     not _configured_for_postgres(), reason="a PostgreSQL-only rule; bin/test also runs the suite on PostgreSQL"
 )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment for a child process that must use this test run's database and Redis."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    conf = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env.pop("DATABASE_URL", None)
+        env["DATABASE_PATH"] = str(conf["NAME"])
+    else:
+        user = conf.get("USER") or "postgres"
+        password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+    env["MEDIA_ROOT"] = settings.MEDIA_ROOT
+    env["AI_PROVIDER"] = "fake"
+    env["REDIS_URL"] = settings.RQ_QUEUES["default"]["URL"]
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")

@@ -6,15 +6,9 @@ import time
 import pytest
 
 from billing import services
-from tests.helpers import make_customer
+from tests.helpers import free_port, make_customer
 
 pytestmark = pytest.mark.django_db
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

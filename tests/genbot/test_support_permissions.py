@@ -83,3 +83,21 @@ def test_support_group_has_every_permission_it_is_meant_to():
     codenames = set(group.permissions.values_list("codename", flat=True))
     assert {"cancel_job", "retry_job", "refund_payment", "adjust_balance", "change_customer"} <= codenames
     assert "delete_customer" not in codenames and "change_transfer" not in codenames
+
+
+def test_retry_refuses_when_the_input_picture_was_already_cleaned_up(support_client, settings, tmp_path):
+    import io
+
+    from PIL import Image
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    buf = io.BytesIO()
+    Image.new("RGB", (512, 512), "red").save(buf, "PNG")
+    c = make_customer(balance=10_000)
+    job = jobs.submit_job(customer=c, kind="image_edit", prompt="make it blue", input_image=buf.getvalue())
+    jobs.fail_job(job=jobs.claim_job(job_id=job.pk), error_code="safety", message="blocked")
+    job.refresh_from_db()
+    (tmp_path / job.input_file.name).unlink()
+    with pytest.raises(jobs.InvalidJobInput, match="already deleted"):
+        jobs.retry_job(job=job)
+    assert not Job.objects.filter(retry_of=job).exists()

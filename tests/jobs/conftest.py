@@ -1,11 +1,8 @@
 """Fixtures for the jobs suite: fast settings, an isolated media root, clean queues, stubs."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 import weakref
 from pathlib import Path
 
@@ -14,10 +11,10 @@ import pytest
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from django.conf import settings as django_settings
-from django.db import connection
 
 from jobs import heartbeat, queueing
 from jobs.provider_stubs import GeminiStub, KlingStub
+from tests.helpers import free_port, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = ("images", "videos", "default")
@@ -95,12 +92,6 @@ def no_enqueue(monkeypatch):
     return sent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def redis_down(settings):
     """Point the queues at a port where nothing listens (the shared Redis keeps running)."""
@@ -126,24 +117,6 @@ def kling_stub(settings):
         yield stub
 
 
-def subprocess_env(**extra) -> dict:
-    """The environment for a child process that must use this test run's database and Redis."""
-    env = dict(os.environ)
-    conf = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env.pop("DATABASE_URL", None)
-        env["DATABASE_PATH"] = str(conf["NAME"])
-    else:
-        user = conf.get("USER") or "postgres"
-        password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
-        env["DATABASE_URL"] = f"postgres://{user}{password}@{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
-    env["MEDIA_ROOT"] = django_settings.MEDIA_ROOT
-    env["AI_PROVIDER"] = "fake"
-    env["REDIS_URL"] = django_settings.RQ_QUEUES["default"]["URL"]
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
 def start_worker(*queues: str, burst: bool = False, **env) -> subprocess.Popen:
     """A real ``manage.py rqworker`` process (the project's worker class)."""
     args = [sys.executable, "manage.py", "rqworker", *(queues or QUEUES)]
@@ -151,13 +124,3 @@ def start_worker(*queues: str, burst: bool = False, **env) -> subprocess.Popen:
         args.append("--burst")
     return subprocess.Popen(args, cwd=ROOT, env=subprocess_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_until(predicate, *, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}")

@@ -13,7 +13,7 @@ from jobs.models import Job, JobStatus
 from jobs.signals import job_finished
 from tests.helpers import make_customer
 
-from .conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

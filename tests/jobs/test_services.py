@@ -23,7 +23,7 @@ from jobs.signals import job_finished, job_progress
 from jobs.tasks import run_job
 from tests.helpers import make_customer, run_concurrently
 
-from .conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
 

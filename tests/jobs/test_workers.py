@@ -14,7 +14,9 @@ from jobs import queueing, services
 from jobs.models import Job, JobStatus
 from tests.helpers import make_customer
 
-from .conftest import start_worker, wait_until
+from tests.helpers import wait_until
+
+from .conftest import start_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +91,9 @@ def test_run_jobs_fallback_picks_up_pending_jobs_without_redis_and_stops_on_sigt
     import subprocess
     import sys
 
-    from .conftest import ROOT, free_port, subprocess_env
+    from tests.helpers import free_port, subprocess_env
+
+    from .conftest import ROOT
 
     customer = make_customer(balance=10_000)
     job = services.submit_job(customer=customer, kind="image", prompt="left behind by a dead process")
