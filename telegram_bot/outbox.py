@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -175,6 +176,7 @@ class OutboxDelivery:
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._last_reclaim = None
+        self._futures: dict = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -185,13 +187,23 @@ class OutboxDelivery:
         return self
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop claiming; let sends in flight finish (what is not sent stays in the outbox)."""
+        """Stop claiming; let sends in flight finish; rows claimed but not started go back to pending."""
         self._stop.set()
         wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                cancelled = [pk for pk, future in self._futures.items() if future.cancelled()]
+            if cancelled:
+                with serialised_writes():
+                    OutboxMessage.objects.filter(pk__in=cancelled, status=OutboxStatus.SENDING).update(
+                        status=OutboxStatus.PENDING, claimed_by=""
+                    )
+            deadline = time.monotonic() + timeout
+            for thread in list(getattr(self._pool, "_threads", ())):
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -241,7 +253,10 @@ class OutboxDelivery:
             if self._pool is None:
                 self._deliver(row)
             else:
-                self._pool.submit(self._deliver, row)
+                future = self._pool.submit(self._deliver, row)
+                with self._lock:
+                    if not future.done():
+                        self._futures[row.pk] = future
         return len(claimed)
 
     def _deliver(self, row: OutboxMessage) -> None:
@@ -253,6 +268,7 @@ class OutboxDelivery:
         finally:
             with self._lock:
                 self._in_flight.discard(row.chat_id)
+                self._futures.pop(row.pk, None)
             if self._pool is not None:
                 connections.close_all()
             wakeup.set()  # the chat's next row may go now

@@ -26,23 +26,38 @@ class BotRunner:
         self._stopping = threading.Event()
 
     def run(self) -> None:
+        """Poll until ``stop()`` (from a signal handler: this thread only waits, so it answers at once)."""
         if self.delivery is not None:
             self.delivery.start()
+        poller = threading.Thread(target=self._poll, name="bot-polling", daemon=True)
+        poller.start()
         try:
-            # A webhook left behind would make getUpdates fail with 409.
+            while not self._stopping.wait(0.5) and poller.is_alive():
+                pass
+        finally:
+            self._stopping.set()
+            self.bot.stop_polling()
+            # telebot notices the stop after the current long poll, or after its back-off pause
+            # when the Bot API is unreachable; past this grace the polling thread is abandoned.
+            poller.join(self.poll_timeout + 5)
+            self._finish()
+
+    def _poll(self) -> None:
+        # A webhook left behind would make getUpdates fail with 409.
+        try:
+            self.bot.remove_webhook()
+        except Exception as exc:  # noqa: BLE001 - a server without webhooks has none to remove
+            logger.warning("could not remove a webhook before polling: %s", exc)
+        while not self._stopping.is_set():
             try:
-                self.bot.remove_webhook()
-            except Exception as exc:  # noqa: BLE001 - a server without webhooks has none to remove
-                logger.warning("could not remove a webhook before polling: %s", exc)
-            while not self._stopping.is_set():
                 self.bot.infinity_polling(
                     timeout=self.poll_timeout + 10, long_polling_timeout=self.poll_timeout,
                     allowed_updates=ALLOWED_UPDATES, logger_level=logging.ERROR,
                 )
-                if not self._stopping.is_set():
-                    time.sleep(1)
-        finally:
-            self._finish()
+            except Exception:  # noqa: BLE001 - keep polling whatever telebot lets through
+                logger.exception("polling failed; starting again")
+            if not self._stopping.is_set():
+                self._stopping.wait(1)
 
     def stop(self) -> None:
         self._stopping.set()

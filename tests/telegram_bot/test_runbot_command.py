@@ -56,3 +56,32 @@ def test_runbot_answers_through_the_configured_bot_api_and_exits_cleanly_on_sigt
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_runbot_stops_promptly_on_sigterm_even_when_the_bot_api_is_gone(settings):
+    from telegram_bot.sandbox.server import SandboxServer
+
+    sandbox = SandboxServer(port=0).start()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(_database_env())
+    env.update(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT="1",
+               REDIS_URL=settings.REDIS_URL)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while sandbox.state.stats["requests"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sandbox.stop()  # Telegram goes away; telebot starts backing off
+        time.sleep(4)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output
+        assert time.monotonic() - started < 15
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
