@@ -104,8 +104,10 @@ class Transfer(models.Model):
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=8, choices=TransferKind.choices)
-    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits")
-    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits")
+    # No index on the account columns: every transfer row pays for each index it has, reads by
+    # account happen only in reconcile (a full scan anyway), and accounts are never deleted.
+    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits", db_index=False)
+    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits", db_index=False)
     # For POST: the amount charged; for VOID: the amount released (the pending amount).
     amount = models.BigIntegerField()
     # POST and VOID point at the PENDING transfer they settle; at most one may (unique).
@@ -119,7 +121,7 @@ class Transfer(models.Model):
     source = models.CharField(max_length=32, blank=True, default="")
     description = models.CharField(max_length=255, blank=True, default="")
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
