@@ -481,7 +481,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse body"})
         params.update(extra)
         state = self.server.state
-        api = re.match(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$", url.path)
+        api = re.match(r"^/bot(?P<token>[^/]*)/(?P<method>\w+)$", url.path)
         if api:
             state.tokens_seen.add(api["token"])
             try:
