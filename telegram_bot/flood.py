@@ -57,3 +57,68 @@ class TokenBucket:
         with self._lock:
             now = time.monotonic()
             self._store(key, min(self._tokens(key, now), 1 - seconds * self.rate), now)
+
+
+# GCRA in Redis: the key holds the "theoretical arrival time" of the next free slot, in Redis's
+# own clock (so machines with skewed clocks agree). Reserving always takes the next slot and
+# answers how long to wait for it; ``block`` pushes the next slot ``seconds`` away (a 429).
+_GCRA_RESERVE = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local block = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = 0
+if block > 0 then
+  local blocked = now + block + (burst - 1) * interval
+  if blocked > tat then tat = blocked end
+else
+  wait = tat - now - (burst - 1) * interval
+  if wait < 0 then wait = 0 end
+  tat = tat + interval
+end
+redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now + 60) * 1000))
+return string.format('%.6f', wait)
+"""
+
+
+class SharedTokenBucket:
+    """A ``TokenBucket`` shared by every process through Redis; a local one while Redis is down.
+
+    The bot, the workers' deliveries and a broadcast command then keep within one set of
+    Telegram limits together, not each on its own.
+    """
+
+    RETRY_REDIS_AFTER = 10.0
+
+    def __init__(self, *, name: str, rate: float, capacity: float, redis_url: str):
+        import redis
+
+        self.name = name
+        self.interval = 1.0 / rate
+        self.capacity = capacity
+        self.local = TokenBucket(rate=rate, capacity=capacity)
+        self._redis = redis.Redis.from_url(redis_url, socket_connect_timeout=0.3, socket_timeout=0.5)
+        self._script = self._redis.register_script(_GCRA_RESERVE)
+        self._errors = (redis.RedisError,)
+        self._down_until = 0.0
+
+    def _call(self, key, block: float) -> float | None:
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            answer = self._script(keys=[f"genbot:flood:{self.name}:{key}"], args=[self.interval, self.capacity, block])
+            return float(answer)
+        except self._errors:
+            self._down_until = time.monotonic() + self.RETRY_REDIS_AFTER
+            return None
+
+    def reserve(self, key=None) -> float:
+        wait = self._call(key, 0)
+        return self.local.reserve(key) if wait is None else wait
+
+    def block(self, key, seconds: float) -> None:
+        self.local.block(key, seconds)
+        self._call(key, seconds)

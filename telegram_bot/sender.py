@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 
-from telegram_bot.flood import TokenBucket
+from telegram_bot.flood import SharedTokenBucket, TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +91,22 @@ class Sender:
         global_rate: float | None = None,
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        shared: bool = True,
     ):
         self.api = api or BotApi()
         per_chat = per_chat or settings.TELEGRAM_SEND_PER_CHAT
         global_rate = global_rate or settings.TELEGRAM_SEND_GLOBAL
         # A burst of two per chat (Telegram tolerates short bursts), one slot at a time overall
-        # so that any second holds at most ``global_rate`` sends.
-        self.chat_bucket = TokenBucket(rate=per_chat, capacity=2)
-        self.global_bucket = TokenBucket(rate=global_rate, capacity=1)
+        # so that any second holds at most ``global_rate`` sends. Shared through Redis by every
+        # process that sends for this bot (``shared=False``: this object's own buckets only).
+        if shared:
+            token_tag = (self.api.token or "").split(":")[0] or "bot"
+            url = settings.REDIS_URL
+            self.chat_bucket = SharedTokenBucket(name=f"{token_tag}:chat", rate=per_chat, capacity=2, redis_url=url)
+            self.global_bucket = SharedTokenBucket(name=f"{token_tag}:all", rate=global_rate, capacity=1, redis_url=url)
+        else:
+            self.chat_bucket = TokenBucket(rate=per_chat, capacity=2)
+            self.global_bucket = TokenBucket(rate=global_rate, capacity=1)
         self.max_attempts = max_attempts
         self.sleep = sleep
         self.stats = {"sent": 0, "too_many_requests": 0, "retries": 0}

@@ -193,3 +193,30 @@ def test_webhook_mode_end_to_end_the_sandbox_posts_updates_and_the_reply_arrives
     finally:
         delivery.stop()
         call_command("delete_webhook")
+
+
+def test_two_senders_share_one_chat_limit_through_redis_like_two_processes_would():
+    sent_at = []
+
+    class RecordingApi:
+        token = "777:shared-limit-test"
+        api_url = "http://unused"
+
+        def call(self, method, params, files=None):
+            sent_at.append(time.monotonic())
+            return {"message_id": len(sent_at)}
+
+    chat_id = int(time.time() * 1000)
+    first = Sender(RecordingApi(), per_chat=10, global_rate=1000)
+    second = Sender(RecordingApi(), per_chat=10, global_rate=1000)
+    for i in range(8):
+        (first if i % 2 else second).send_message(chat_id, f"m{i}")
+    # A burst of two, then one every 0.1 s for both together (each alone would allow twice that).
+    assert sent_at[-1] - sent_at[0] >= 0.55
+
+
+def test_without_redis_each_sender_keeps_its_own_limits(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    sender = Sender(BotApi(api_url="http://127.0.0.1:1", token="1:x"), per_chat=10)
+    waits = [sender.chat_bucket.reserve(5) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.0, 0.1, 0.2], abs=0.02)
