@@ -69,7 +69,9 @@ def find_customer(user) -> Customer:
         if customer is None:
             with outbox.serialised_writes():
                 customer = get_or_create_customer(telegram_id=user.id, language=user.language_code or "ru", **profile)
-    if any(profile[k] and getattr(customer, k) != profile[k] for k in profile):
+    # A changed profile is saved; a customer marked as having blocked the bot is writing again,
+    # so they unblocked it (get_or_create_customer clears the mark).
+    if customer.bot_blocked_at is not None or any(profile[k] and getattr(customer, k) != profile[k] for k in profile):
         with outbox.serialised_writes():
             customer = get_or_create_customer(telegram_id=user.id, **profile)
     with _customers_lock:

@@ -333,9 +333,11 @@ def _retry_later(row: OutboxMessage, error: str, *, delay: float | None = None) 
 
 
 def _mark_blocked(chat_id: int) -> None:
+    """Telegram said 403: the person blocked the bot (unmarked when they write again)."""
     from billing.models import Customer
-    from billing.services import set_customer_blocked
+    from billing.services import mark_bot_blocked
 
-    customer = Customer.objects.filter(telegram_id=chat_id).first()
-    if customer is not None and not customer.is_blocked:
-        set_customer_blocked(customer=customer, blocked=True)
+    customer = Customer.objects.filter(telegram_id=chat_id, bot_blocked_at__isnull=True).first()
+    if customer is not None:
+        with serialised_writes():
+            mark_bot_blocked(customer=customer)

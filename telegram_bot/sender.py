@@ -192,12 +192,13 @@ def broadcast(
     sender: Sender | None = None,
     threads: int | None = None,
 ) -> BroadcastResult:
-    """Send ``text`` to every chat through the sender's limits; mark customers who blocked the bot.
+    """Send ``text`` to every chat through the sender's limits; mark customers who blocked the bot
+    (``billing.services.mark_bot_blocked``: a 403, not a staff block).
 
     Returns the counts (sent, blocked, failed, 429s received) and the time taken.
     """
     from billing.models import Customer
-    from billing.services import set_customer_blocked
+    from billing.services import mark_bot_blocked
 
     sender = sender or get_sender()
     result = BroadcastResult()
@@ -227,8 +228,8 @@ def broadcast(
         for _ in pool.map(one, chat_ids):
             pass
     # Marked here, in the caller's thread (and transaction), not from the pool's threads.
-    for customer in Customer.objects.filter(telegram_id__in=gone, is_blocked=False):
-        set_customer_blocked(customer=customer, blocked=True)
+    for customer in Customer.objects.filter(telegram_id__in=gone, bot_blocked_at__isnull=True):
+        mark_bot_blocked(customer=customer)
     result.seconds = time.monotonic() - started
     result.too_many_requests = sender.stats["too_many_requests"] - before_429
     return result

@@ -228,3 +228,14 @@ def test_a_video_from_a_photo_arrives_even_when_the_person_wrote_meanwhile(bot, 
     job = Job.objects.get(customer__telegram_id=chat.chat_id)
     assert job.kind == "video_image" and job.status == JobStatus.COMPLETED
     assert f"#{job.pk}" in result["caption"]
+
+
+def test_a_customer_who_had_blocked_the_bot_is_served_and_unmarked_when_writing_again(bot):
+    from billing.services import mark_bot_blocked
+
+    chat = bot.chat(language="en")
+    customer = make_customer(telegram_id=chat.chat_id, language="en")
+    mark_bot_blocked(customer=customer)
+    chat.send("/balance")
+    chat.wait_text("Your balance")
+    assert Customer.objects.get(pk=customer.pk).bot_blocked_at is None

@@ -114,14 +114,15 @@ def test_outbox_rows_of_one_chat_go_out_in_order_and_progress_edits_collapse(san
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_403_marks_the_customer_blocked_and_does_not_retry(sandbox):
+def test_a_403_marks_that_the_customer_blocked_the_bot_and_does_not_retry(sandbox):
     customer = make_customer()
     sandbox.state.blocked_chats.add(customer.telegram_id)
     row = outbox.enqueue_text(customer.telegram_id, "hello?")
     outbox.OutboxDelivery(threads=1).run_once()
     row.refresh_from_db()
     assert row.status == OutboxStatus.FAILED
-    assert Customer.objects.get(pk=customer.pk).is_blocked
+    marked = Customer.objects.get(pk=customer.pk)
+    assert marked.bot_blocked_at is not None and not marked.is_blocked  # not a staff block
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,7 +134,7 @@ def test_a_broadcast_reaches_every_chat_within_the_limits_and_counts_who_blocked
     result = broadcast(chats, "news", on_progress=lambda r: progress.append(r.sent), sender=Sender(BotApi()))
     assert (result.sent, result.blocked, result.failed, result.too_many_requests) == (99, 1, 0, 0)
     assert len(progress) == 100
-    assert Customer.objects.get(pk=customers[0].pk).is_blocked
+    assert Customer.objects.get(pk=customers[0].pk).bot_blocked_at is not None
     assert result.seconds >= 99 / 30 - 0.5  # 30 a second overall
 
 
