@@ -136,6 +136,30 @@ def _write(**fields) -> Transfer:
         raise
 
 
+def _from_wallet(
+    *, customer_id: int, idempotency_key: str, kind: str, credit_id: int, amount: int,
+    short_message=None, **row,
+) -> tuple[Transfer, bool]:
+    """Lock the wallet, then replay the key or check the available balance and write the row.
+
+    Expects a transaction; returns (the transfer, whether it is new). The caller moves the
+    cached figures for a new one.
+    """
+    wallet = _lock_wallet(customer_id)
+    existing = _replay(
+        idempotency_key, kind=kind, debit_account_id=wallet.pk, credit_account_id=credit_id, amount=amount
+    )
+    if existing:
+        return existing, False
+    if wallet.available < amount:
+        raise InsufficientFunds(short_message, available=wallet.available, required=amount)
+    transfer = _write(
+        idempotency_key=idempotency_key, kind=kind, debit_account_id=wallet.pk, credit_account_id=credit_id,
+        amount=amount, customer_id=customer_id, **row,
+    )
+    return transfer, True
+
+
 def _move_posted(*, debit_id: int, credit_id: int, amount: int, release_held: int = 0) -> None:
     """Apply a posted movement to the cached figures (expects the wallet locked)."""
     Account.objects.filter(pk=debit_id).update(balance=F("balance") - amount, held=F("held") - release_held)
@@ -167,23 +191,11 @@ def credit_balance(
     """
     check_kopecks(amount)
     _check_key(idempotency_key)
-    debit = system_account(SOURCE_ACCOUNTS.get(source, SystemAccount.BONUS))
-    with transaction.atomic():
-        wallet = _lock_wallet(customer.pk)
-        existing = _replay(
-            idempotency_key, kind=TransferKind.SINGLE, credit_account_id=wallet.pk,
-            debit_account_id=debit.pk, amount=amount,
-        )
-        if existing:
-            return existing
-        transfer = _write(
-            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit.pk,
-            credit_account_id=wallet.pk, amount=amount, customer_id=customer.pk, source=source,
-            description=description[:255],
-        )
-        Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
-        Account.objects.filter(pk=debit.pk).update(balance=F("balance") - amount)
-        return transfer
+    origin = system_account(SOURCE_ACCOUNTS.get(source, SystemAccount.BONUS))
+    return _into_wallet(
+        customer_id=customer.pk, origin=origin, amount=amount, idempotency_key=idempotency_key,
+        source=source, description=description[:255],
+    )
 
 
 def debit_balance(
@@ -193,24 +205,11 @@ def debit_balance(
     """Take money out of a wallet to a system account (payment refunds); never below zero."""
     check_kopecks(amount)
     _check_key(idempotency_key)
-    credit = system_account(SOURCE_ACCOUNTS.get(destination, SystemAccount.ADJUSTMENTS))
-    with transaction.atomic():
-        wallet = _lock_wallet(customer.pk)
-        existing = _replay(
-            idempotency_key, kind=TransferKind.SINGLE, debit_account_id=wallet.pk,
-            credit_account_id=credit.pk, amount=amount,
-        )
-        if existing:
-            return existing
-        if wallet.available < amount:
-            raise InsufficientFunds(available=wallet.available, required=amount)
-        transfer = _write(
-            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=wallet.pk,
-            credit_account_id=credit.pk, amount=amount, customer_id=customer.pk, source=destination,
-            description=description[:255], staff_user=staff_user,
-        )
-        _move_posted(debit_id=wallet.pk, credit_id=credit.pk, amount=amount)
-        return transfer
+    target = system_account(SOURCE_ACCOUNTS.get(destination, SystemAccount.ADJUSTMENTS))
+    return _out_of_wallet(
+        customer_id=customer.pk, target=target, amount=amount, idempotency_key=idempotency_key,
+        source=destination, description=description[:255], staff_user=staff_user,
+    )
 
 
 def adjust_balance(
@@ -225,30 +224,43 @@ def adjust_balance(
     check_kopecks(abs(amount))
     _check_key(idempotency_key)
     adjustments = system_account(SystemAccount.ADJUSTMENTS)
+    row = {"idempotency_key": idempotency_key, "source": SystemAccount.ADJUSTMENTS,
+           "description": reason[:255], "staff_user": staff_user}
+    if amount > 0:
+        return _into_wallet(customer_id=customer.pk, origin=adjustments, amount=amount, **row)
+    return _out_of_wallet(
+        customer_id=customer.pk, target=adjustments, amount=-amount,
+        short_message=_("The correction would take the balance below zero."), **row,
+    )
+
+
+def _into_wallet(*, customer_id: int, origin: Account, amount: int, idempotency_key: str, **row) -> Transfer:
+    """A single-phase movement system account -> wallet, replayed by its key."""
     with transaction.atomic():
-        wallet = _lock_wallet(customer.pk)
-        debit_id, credit_id = (adjustments.pk, wallet.pk) if amount > 0 else (wallet.pk, adjustments.pk)
+        wallet = _lock_wallet(customer_id)
         existing = _replay(
-            idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
-            credit_account_id=credit_id, amount=abs(amount),
+            idempotency_key, kind=TransferKind.SINGLE, debit_account_id=origin.pk,
+            credit_account_id=wallet.pk, amount=amount,
         )
         if existing:
             return existing
-        if amount < 0 and wallet.available < -amount:
-            raise InsufficientFunds(
-                _("The correction would take the balance below zero."),
-                available=wallet.available, required=-amount,
-            )
         transfer = _write(
-            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
-            credit_account_id=credit_id, amount=abs(amount), customer_id=customer.pk,
-            source=SystemAccount.ADJUSTMENTS, description=reason[:255], staff_user=staff_user,
+            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=origin.pk,
+            credit_account_id=wallet.pk, amount=amount, customer_id=customer_id, **row,
         )
-        if amount > 0:
-            Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
-            Account.objects.filter(pk=adjustments.pk).update(balance=F("balance") - amount)
-        else:
-            _move_posted(debit_id=wallet.pk, credit_id=adjustments.pk, amount=-amount)
+        Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+        Account.objects.filter(pk=origin.pk).update(balance=F("balance") - amount)
+        return transfer
+
+
+def _out_of_wallet(*, customer_id: int, target: Account, amount: int, **row) -> Transfer:
+    """A single-phase movement wallet -> system account, never below zero, replayed by its key."""
+    with transaction.atomic():
+        transfer, created = _from_wallet(
+            customer_id=customer_id, kind=TransferKind.SINGLE, credit_id=target.pk, amount=amount, **row
+        )
+        if created:
+            _move_posted(debit_id=transfer.debit_account_id, credit_id=target.pk, amount=amount)
         return transfer
 
 
@@ -280,21 +292,12 @@ def reserve_balance(
 def _reserve_locked(*, customer: Customer, amount: int, idempotency_key: str, description: str) -> Transfer:
     revenue = system_account(SystemAccount.REVENUE)
     with transaction.atomic():
-        wallet = _lock_wallet(customer.pk)
-        existing = _replay(
-            idempotency_key, kind=TransferKind.PENDING, debit_account_id=wallet.pk,
-            credit_account_id=revenue.pk, amount=amount,
+        reservation, created = _from_wallet(
+            customer_id=customer.pk, idempotency_key=idempotency_key, kind=TransferKind.PENDING,
+            credit_id=revenue.pk, amount=amount, source="reserve", description=description[:255],
         )
-        if existing:
-            return existing
-        if wallet.available < amount:
-            raise InsufficientFunds(available=wallet.available, required=amount)
-        reservation = _write(
-            idempotency_key=idempotency_key, kind=TransferKind.PENDING, debit_account_id=wallet.pk,
-            credit_account_id=revenue.pk, amount=amount, customer_id=customer.pk, source="reserve",
-            description=description[:255],
-        )
-        Account.objects.filter(pk=wallet.pk).update(held=F("held") + amount)
+        if created:
+            Account.objects.filter(pk=reservation.debit_account_id).update(held=F("held") + amount)
         return reservation
 
 
