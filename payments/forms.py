@@ -3,14 +3,13 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import InvalidAmount
-from billing.money import format_amount, parse_amount
+from billing.forms import MoneyField
+from billing.money import format_amount
 
 
 class RefundForm(forms.Form):
-    amount = forms.CharField(
-        label=_("Amount, ₽"), max_length=32,
-        help_text=_("The whole payment or a part of it, for example 500 or 150,50"),
+    amount = MoneyField(
+        label=_("Amount, ₽"), help_text=_("The whole payment or a part of it, for example 500 or 150,50"),
     )
     reason = forms.CharField(label=_("Reason"), max_length=255, required=False,
                              widget=forms.Textarea(attrs={"rows": 2}))
@@ -24,8 +23,3 @@ class RefundForm(forms.Form):
         initial.setdefault("amount", format_amount(refundable).replace("\u00a0₽", "").replace("\u00a0", ""))
         super().__init__(*args, **kwargs)
 
-    def clean_amount(self) -> int:
-        try:
-            return parse_amount(self.cleaned_data["amount"])
-        except InvalidAmount as exc:
-            raise forms.ValidationError(str(exc)) from exc
