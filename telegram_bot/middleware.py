@@ -16,6 +16,7 @@ from telebot.handler_backends import BaseMiddleware, CancelUpdate
 
 from billing.models import Customer
 from billing.services import get_or_create_customer
+from genbot import counters
 from telegram_bot import outbox, texts
 from telegram_bot.ratelimit import SlidingWindowLimiter
 
@@ -111,6 +112,7 @@ class CustomerMiddleware(BaseMiddleware):
             else:
                 verdict = self.limiter.hit(str(user.id))
             if not verdict.allowed:
+                counters.count("rate_limit_refusals")
                 if verdict.first_refusal:
                     self._refuse(update, texts.rate_limited())
                 elif hasattr(update, "data"):

@@ -10,6 +10,7 @@ import requests
 
 from billing import selectors as billing_selectors
 from billing.models import Customer
+from genbot import counters
 from jobs.models import Job, JobStatus
 from payments.models import Payment, PaymentStatus
 from payments.yookassa_stub import YooKassaStub
@@ -186,6 +187,7 @@ def test_lang_switches_every_later_answer(bot):
 def test_rate_limit_answers_politely_once_then_processes_nothing(bot, settings):
     settings.BOT_RATE_LIMIT = 3
     bot.runner.bot.middlewares[0].limiter.limit = 3
+    refused_before = counters.read_all().get("rate_limit_refusals", 0)
     try:
         chat = bot.chat(language="en")
         for _ in range(6):
@@ -195,6 +197,8 @@ def test_rate_limit_answers_politely_once_then_processes_nothing(bot, settings):
         answers = chat.bot_messages(since_mark=False)
         assert sum("Your balance" in (m.get("text") or "") for m in answers) == 3
         assert sum("too fast" in (m.get("text") or "") for m in answers) == 1
+        # Every refusal is counted for /metrics, not only the one answered.
+        assert counters.read_all().get("rate_limit_refusals", 0) - refused_before == 3
     finally:
         bot.runner.bot.middlewares[0].limiter.limit = 10
 
