@@ -1,5 +1,5 @@
-"""The optimistic hot path of two-phase spending: reserve and settle in as few round trips as
-the database allows.
+"""The optimistic hot path: credit, reserve and settle in as few round trips as the database
+allows.
 
 Each function either does the whole job and returns the new ledger row, or changes nothing and
 returns ``None``; ``billing.services`` then takes its locked path, which is the reference
@@ -62,6 +62,30 @@ FROM settled
 """
 
 
+# Money into a wallet from a system account. The row first (its unique key refuses a repeat,
+# rolling back the statement), then the wallet, then the system account (``debited`` reads
+# ``credited``): the lock order of every other writer. No wallet or no system account: no row.
+_PG_CREDIT = f"""
+WITH moved AS (
+    INSERT INTO {TRANSFER} ({_COLUMNS})
+    SELECT %(key)s, 'single', origin.id, wallet.id, %(amount)s, NULL, %(customer)s, %(source)s, %(description)s, now()
+    FROM {ACCOUNT} wallet, {ACCOUNT} origin
+    WHERE wallet.customer_id = %(customer)s AND origin.code = %(origin)s
+    RETURNING id, debit_account_id, credit_account_id, created_at
+), credited AS (
+    UPDATE {ACCOUNT} SET balance = balance + %(amount)s
+    WHERE id = (SELECT credit_account_id FROM moved)
+    RETURNING id
+), debited AS (
+    UPDATE {ACCOUNT} SET balance = balance - %(amount)s
+    WHERE id = (SELECT debit_account_id FROM moved) AND EXISTS (SELECT 1 FROM credited)
+    RETURNING id
+)
+SELECT moved.id, moved.debit_account_id, moved.credit_account_id, moved.created_at, (SELECT count(*) FROM debited)
+FROM moved
+"""
+
+
 class _NotApplied(Exception):
     pass
 
@@ -111,6 +135,32 @@ def try_reserve(*, customer_id: int, amount: int, idempotency_key: str, descript
             return Transfer.objects.create(debit_account_id=row[0], credit_account_id=row[1], **fields)
     except (IntegrityError, _NotApplied):
         return None
+
+
+def try_credit(
+    *, customer_id: int, origin_code: str, amount: int, idempotency_key: str, source: str, description: str
+) -> Transfer | None:
+    """Credit a wallet from a system account in one statement (PostgreSQL only; else None)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with _scope():
+            with connection.cursor() as cursor:
+                cursor.execute(_PG_CREDIT, {
+                    "key": idempotency_key, "amount": amount, "customer": customer_id, "origin": origin_code,
+                    "source": source, "description": description,
+                })
+                row = cursor.fetchone()
+    except IntegrityError:
+        return None
+    if row is None:
+        return None
+    pk, debit_id, credit_id, created_at, _debited = row
+    return _loaded(Transfer(
+        id=pk, idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
+        credit_account_id=credit_id, amount=amount, pending_id=None, customer_id=customer_id, source=source,
+        description=description, staff_user_id=None, created_at=created_at,
+    ))
 
 
 def try_settle(*, reservation: Transfer, kind: str, amount: int) -> Transfer | None:

@@ -191,10 +191,18 @@ def credit_balance(
     """
     check_kopecks(amount)
     _check_key(idempotency_key)
-    origin = system_account(SOURCE_ACCOUNTS.get(source, SystemAccount.BONUS))
+    origin_code = str(SOURCE_ACCOUNTS.get(source, SystemAccount.BONUS))
+    description = description[:255]
+    credited = fastpath.try_credit(
+        customer_id=customer.pk, origin_code=origin_code, amount=amount, idempotency_key=idempotency_key,
+        source=source, description=description,
+    )
+    if credited is not None:
+        return credited
+    origin = system_account(origin_code)
     return _into_wallet(
         customer_id=customer.pk, origin=origin, amount=amount, idempotency_key=idempotency_key,
-        source=source, description=description[:255],
+        source=source, description=description,
     )
 
 
