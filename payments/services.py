@@ -209,9 +209,12 @@ def mark_payment_succeeded(*, payment: Payment, provider_payment_id: str | None 
         changes["provider_payment_id"] = provider_payment_id
     with transaction.atomic(durable=True):
         won = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(**changes)
-        current = Payment.objects.select_related("customer").get(pk=payment.pk)
         if not won:
-            return current
+            return Payment.objects.select_related("customer").get(pk=payment.pk)
+        # We moved it from pending: its amount, customer and provider are as the caller read them.
+        current = payment
+        for name, value in changes.items():
+            setattr(current, name, value)
         transfer = billing.credit_balance(
             customer=current.customer, amount=current.amount,
             idempotency_key=current.credit_idempotency_key, source=current.provider,
@@ -275,19 +278,16 @@ def sync_yookassa_payment(*, provider_payment_id: str) -> Payment | None:
 
     A payment already final answers from the database alone: no API call.
     """
-    # The hot path (repeats about a final payment) reads four columns through the unique index;
-    # the other fields load on access.
-    found = (
+    # One read through the unique index, with the customer the credit and the message need.
+    payment = (
         Payment.objects.filter(provider=Provider.YOOKASSA, provider_payment_id=provider_payment_id)
-        .only("pk", "status", "provider", "provider_payment_id").order_by()[:1]
+        .select_related("customer").order_by().first()
     )
-    payment = next(iter(found), None)
     if payment is None:
         logger.warning("YooKassa payment %s is not one of ours; ignored", provider_payment_id)
         return None
     if payment.is_final:
         return payment
-    payment = Payment.objects.get(pk=payment.pk)
     return apply_remote_payment(payment=payment, remote=yookassa_client.fetch_payment(provider_payment_id))
 
 
