@@ -22,3 +22,15 @@ def english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def sandbox(settings):
+    """The local Bot API sandbox on a free port, with the bot's settings pointed at it."""
+    from telegram_bot.sandbox.server import SandboxServer
+
+    server = SandboxServer(port=0).start()
+    settings.TELEGRAM_API_URL = server.url
+    settings.BOT_TOKEN = ""
+    yield server
+    server.stop()

@@ -7,19 +7,9 @@ from django.urls import reverse
 from billing.models import Customer
 from jobs.services import submit_job
 from payments.models import Payment
-from telegram_bot.sandbox.server import SandboxServer
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sandbox(settings):
-    server = SandboxServer(port=0).start()
-    settings.TELEGRAM_API_URL = server.url
-    settings.BOT_TOKEN = ""
-    yield server
-    server.stop()
 
 
 def changelist_action(client, action, customers, **extra):

@@ -80,15 +80,6 @@ class Chat:
         assert self.bot_messages() == [], [m.get("text") for m in self.bot_messages()]
 
 
-@pytest.fixture
-def sandbox(settings):
-    server = SandboxServer(port=0).start()
-    settings.TELEGRAM_API_URL = server.url
-    settings.BOT_TOKEN = ""
-    yield server
-    server.stop()
-
-
 def _clear_rate_limits(url: str) -> None:
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=0.3)
