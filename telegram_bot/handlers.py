@@ -26,7 +26,7 @@ from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import keyboards, outbox, texts
 from telegram_bot.middleware import forget_customer
-from telegram_bot.models import Conversation
+from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +35,6 @@ OTHER_CONTENT = ["audio", "video", "voice", "video_note", "location", "contact",
 
 
 # --- dialogue state ------------------------------------------------------------------------
-
-
-def get_state(chat_id: int) -> Conversation:
-    return Conversation.objects.filter(chat_id=chat_id).first() or Conversation(chat_id=chat_id)
-
-
-def set_state(chat_id: int, state: str, data: dict | None = None) -> None:
-    Conversation.objects.update_or_create(chat_id=chat_id, defaults={"state": state, "data": data or {}})
-
-
-def clear_state(chat_id: int) -> bool:
-    """Forget the dialogue; True if there was one (a conditional UPDATE: one caller wins)."""
-    return bool(Conversation.objects.filter(chat_id=chat_id).exclude(state="").update(state="", data={}))
 
 
 def reply(chat_id: int, text: str, markup: dict | None = None):
@@ -213,10 +200,8 @@ class Handlers:
 
     def _confirm(self, query, customer):
         chat_id = query.message.chat.id
-        conversation = get_state(chat_id)
-        draft = conversation.data if conversation.state == "confirm" else None
-        # Only one press wins the draft (a double tap must not start two paid jobs).
-        if not draft or not Conversation.objects.filter(chat_id=chat_id, state="confirm").update(state="", data={}):
+        draft = claim_confirmed_draft(chat_id)
+        if draft is None:
             return self.bot.answer_callback_query(query.id, text=texts.expired())
         self.bot.answer_callback_query(query.id)
         image = None
