@@ -2,7 +2,6 @@
 answers, and stops cleanly (exit 0) on SIGTERM."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,29 +9,18 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from billing.models import Customer
 
+from tests.helpers import subprocess_env
 from tests.telegram_bot.conftest import new_chat_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
-def _database_env() -> dict:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return {"DATABASE_PATH": db["NAME"]}
-    user = db.get("USER") or "postgres"
-    auth = f"{user}:{db['PASSWORD']}" if db.get("PASSWORD") else user
-    return {"DATABASE_URL": f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"}
-
-
 def test_runbot_answers_through_the_configured_bot_api_and_exits_cleanly_on_sigterm(sandbox):
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(_database_env())
-    env.update(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT="1",
-               REDIS_URL=settings.REDIS_URL)
+    env = subprocess_env(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
+                         REDIS_URL=settings.REDIS_URL)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -62,10 +50,8 @@ def test_runbot_stops_promptly_on_sigterm_even_when_the_bot_api_is_gone(settings
     from telegram_bot.sandbox.server import SandboxServer
 
     sandbox = SandboxServer(port=0).start()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(_database_env())
-    env.update(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT="1",
-               REDIS_URL=settings.REDIS_URL)
+    env = subprocess_env(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
+                         REDIS_URL=settings.REDIS_URL)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
