@@ -3,7 +3,9 @@
 A job's status only moves by conditional UPDATEs (``WHERE status IN (...)``); whoever changes
 the row also moves its money in the same durable transaction (charge on completion, release on
 failure or cancel), so a status and its money commit together and two actors never both win.
-Queue messages and ``job_finished`` are sent with ``transaction.on_commit``.
+Queue messages are sent with ``transaction.on_commit``; ``job_finished`` is sent inside the
+transaction that finishes the job, so what its receivers write (the bot's messages) commits
+with the new status or not at all.
 """
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
@@ -203,7 +204,7 @@ def cancel_job(*, job: Job) -> Job:
         job = Job.objects.select_related("reservation").get(pk=job.pk)
         if job.reservation is not None:
             billing.refund_balance(reservation=job.reservation)
-        transaction.on_commit(lambda: announce_finished(job))
+        announce_finished(job)
     return job
 
 
@@ -229,11 +230,24 @@ def retry_job(*, job: Job) -> Job:
     )
 
 
+class _ReceiverFailed(Exception):
+    """Rolls the receivers' savepoint back."""
+
+
 def announce_finished(job: Job) -> None:
-    """Send ``job_finished``; a failing receiver is logged and never undoes or fails the job."""
-    for receiver, outcome in job_finished.send_robust(sender=Job, job=job):
-        if isinstance(outcome, Exception):
-            logger.error("job %s: job_finished receiver %r failed", job.pk, receiver, exc_info=outcome)
+    """Send ``job_finished`` in the caller's transaction (expects one: the job's finishing change).
+
+    A failing receiver never undoes or fails the job: the receivers run in a savepoint, which
+    is rolled back (their writes with it) and the failure logged.
+    """
+    try:
+        with transaction.atomic():
+            for receiver, outcome in job_finished.send_robust(sender=Job, job=job):
+                if isinstance(outcome, Exception):
+                    logger.error("job %s: job_finished receiver %r failed", job.pk, receiver, exc_info=outcome)
+                    raise _ReceiverFailed
+    except _ReceiverFailed:
+        pass
 
 
 # --- the worker's side ----------------------------------------------------------------------
@@ -243,15 +257,16 @@ def claim_job(*, job_id: int) -> Job | None:
     """Mark a pending job processing for this worker; None when it is not pending any more.
 
     RQ delivers at least once: a second delivery of a job already claimed, finished or
-    cancelled finds no pending row and leaves it alone.
+    cancelled finds no pending row and leaves it alone. One statement: the conditional UPDATE
+    returns the claimed row.
     """
-    now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.PROCESSING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    claimed = Job.objects.raw(
+        f"UPDATE {Job._meta.db_table} SET status = %s, started_at = %s, heartbeat_at = %s, attempts = attempts + 1 "
+        "WHERE id = %s AND status = %s RETURNING *",
+        [JobStatus.PROCESSING, now, now, job_id, JobStatus.PENDING],
     )
-    if not claimed:
-        return None
-    return Job.objects.select_related("reservation", "customer").get(pk=job_id)
+    return next(iter(claimed), None)
 
 
 def complete_job(*, job: Job, result_files: list[str], result_mime: str, cost: int | None = None) -> bool:
@@ -272,7 +287,7 @@ def complete_job(*, job: Job, result_files: list[str], result_mime: str, cost: i
             billing.charge_reserved_balance(reservation=job.reservation, amount=cost)
         job.status, job.progress, job.cost_actual = JobStatus.COMPLETED, 100, cost
         job.result_files, job.result_mime, job.completed_at = result_files, result_mime, now
-        transaction.on_commit(lambda: announce_finished(job))
+        announce_finished(job)
     return True
 
 
@@ -298,7 +313,7 @@ def fail_job(*, job: Job, error_code: str, message, stale_before=None) -> bool:
         if job.reservation is not None:
             billing.refund_balance(reservation=job.reservation)
         job.status, job.error_code, job.error, job.completed_at = JobStatus.FAILED, error_code, text, now
-        transaction.on_commit(lambda: announce_finished(job))
+        announce_finished(job)
     return True
 
 

@@ -1,9 +1,14 @@
 """What jobs announces. The bot subscribes (telegram_bot/receivers.py); jobs imports no interface.
 
-Both are sent after the change they describe has committed.
-- ``job_progress(sender=Job, job=..., progress=int)``: a processing job's progress moved (0-100).
+- ``job_progress(sender=Job, job=..., progress=int)``: a processing job's progress moved (0-100);
+  sent after the heartbeat that recorded it committed.
 - ``job_finished(sender=Job, job=...)``: the job is completed, failed or cancelled
-  (``job.status``; on failure ``job.error`` is fit to show the customer).
+  (``job.status``; on failure ``job.error`` is fit to show the customer). Sent INSIDE the
+  transaction that finished the job (the transactional outbox): what a receiver writes to the
+  database commits with the job's new status or not at all, so no announcement is lost between a
+  commit and a crash. Receivers run in a savepoint; one that raises has its writes rolled back
+  and is logged, and the job stays finished. A receiver with effects outside the database (a
+  network call) must defer them with ``transaction.on_commit``.
 """
 import django.dispatch
 

@@ -51,62 +51,95 @@ def _wake() -> None:
     wakeup.set()
 
 
-def enqueue(
-    *,
-    chat_id: int,
-    method: str,
-    params: dict,
-    file_name: str = "",
-    edit_of: OutboxMessage | None = None,
+def message(
+    *, chat_id: int, method: str, params: dict, file_name: str = "", edit_of: OutboxMessage | None = None,
     topic: str = "",
-    coalesce_key: str = "",
 ) -> OutboxMessage:
-    """Record one Bot API call to make; with ``coalesce_key`` a still-pending one is replaced.
+    """One Bot API call to make, not written yet: for ``enqueue`` or, several at once, ``enqueue_all``."""
+    params = {k: v for k, v in params.items() if v is not None}
+    params["chat_id"] = chat_id
+    return OutboxMessage(chat_id=chat_id, method=method, params=params, file_name=file_name, edit_of=edit_of, topic=topic)
+
+
+def text_message(chat_id: int, text: str, *, reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
+    return message(chat_id=chat_id, method="sendMessage", params={"text": text, "reply_markup": reply_markup}, topic=topic)
+
+
+def edit_message(of: OutboxMessage, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
+    """An edit of the message ``of`` sent (or will send)."""
+    return message(chat_id=of.chat_id, method="editMessageText", params={"text": text, "reply_markup": reply_markup}, edit_of=of)
+
+
+def media_message(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None) -> OutboxMessage:
+    if method not in MEDIA_FIELDS:
+        raise ValueError(f"not a media method: {method}")
+    return message(chat_id=chat_id, method=method, params={"caption": caption or None, "reply_markup": reply_markup},
+                   file_name=file_name)
+
+
+def enqueue(row: OutboxMessage, *, coalesce_key: str = "") -> OutboxMessage:
+    """Write one message to send; with ``coalesce_key`` a still-pending one is replaced.
 
     Inside the caller's transaction when there is one. On SQLite a caller that opens its own
     transaction around this must hold ``serialised_writes()`` first (see ``topic_message``).
     """
-    params = {k: v for k, v in params.items() if v is not None}
-    params["chat_id"] = chat_id
+    row.coalesce_key = coalesce_key
     with serialised_writes():
-        return _enqueue(chat_id, method, params, file_name, edit_of, topic, coalesce_key)
+        return _enqueue(row)
 
 
-def _enqueue(chat_id, method, params, file_name, edit_of, topic, coalesce_key) -> OutboxMessage:
+def enqueue_all(rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Write several messages in one INSERT (inside the caller's transaction when there is one).
+
+    For rows with no topic or coalescing key: nothing unique to collide with.
+    """
+    if any(row.topic or row.coalesce_key for row in rows):
+        raise ValueError("enqueue_all takes plain messages; write topic and coalesced ones with enqueue()")
+    with serialised_writes():
+        saved = OutboxMessage.objects.bulk_create(rows)
+    transaction.on_commit(_wake)
+    return saved
+
+
+def _enqueue(row: OutboxMessage) -> OutboxMessage:
+    coalesce_key = row.coalesce_key
     if coalesce_key:
         replaced = OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(
-            params=params, file_name=file_name
+            params=row.params, file_name=row.file_name
         )
         if replaced:
             transaction.on_commit(_wake)
             return OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).first()
-    fields = dict(chat_id=chat_id, method=method, params=params, file_name=file_name, edit_of=edit_of,
-                  topic=topic, coalesce_key=coalesce_key)
-    if not (coalesce_key or topic):
+    if not (coalesce_key or row.topic):
         # Nothing unique to collide with: one INSERT, no savepoint round trips.
-        row = OutboxMessage.objects.create(**fields)
+        row.save(force_insert=True)
         transaction.on_commit(_wake)
         return row
     try:
         with transaction.atomic():
-            row = OutboxMessage.objects.create(**fields)
+            row.save(force_insert=True)
     except IntegrityError:
         if not coalesce_key:
             raise
         # Another writer created the pending row for this key a moment ago: update it instead.
-        OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(params=params)
+        OutboxMessage.objects.filter(coalesce_key=coalesce_key, status=OutboxStatus.PENDING).update(params=row.params)
         row = OutboxMessage.objects.filter(coalesce_key=coalesce_key).order_by("-id").first()
     transaction.on_commit(_wake)
     return row
 
 
 def enqueue_text(chat_id: int, text: str, *, reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
-    return enqueue(chat_id=chat_id, method="sendMessage", params={"text": text, "reply_markup": reply_markup}, topic=topic)
+    return enqueue(text_message(chat_id, text, reply_markup=reply_markup, topic=topic))
+
+
+def find_topic_message(topic: str) -> OutboxMessage | None:
+    """The message of ``topic`` (a job's progress message), None when none was written."""
+    return OutboxMessage.objects.filter(topic=topic, method="sendMessage").first()
 
 
 def topic_message(chat_id: int, topic: str, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
     """The one message of ``topic`` (a job's progress message): found, or written now."""
-    row = OutboxMessage.objects.filter(topic=topic, method="sendMessage").first()
+    row = find_topic_message(topic)
     if row is not None:
         return row
     # The process lock before the transaction: on SQLite, BEGIN IMMEDIATE takes the database's
@@ -120,15 +153,9 @@ def topic_message(chat_id: int, topic: str, text: str, *, reply_markup: dict | N
     return row
 
 
-def enqueue_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = None, coalesce: bool = True) -> OutboxMessage:
+def enqueue_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
     """Edit the message ``of`` sent (or will send); pending edits of it collapse into the newest."""
-    return enqueue(
-        chat_id=of.chat_id,
-        method="editMessageText",
-        params={"text": text, "reply_markup": reply_markup},
-        edit_of=of,
-        coalesce_key=f"edit:{of.pk}" if coalesce else "",
-    )
+    return enqueue(edit_message(of, text, reply_markup=reply_markup), coalesce_key=f"edit:{of.pk}")
 
 
 def drop_pending_edits(of: OutboxMessage) -> int:
@@ -140,24 +167,19 @@ def drop_pending_edits(of: OutboxMessage) -> int:
     return deleted
 
 
-def enqueue_media(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None, topic: str = "") -> OutboxMessage:
-    if method not in MEDIA_FIELDS:
-        raise ValueError(f"not a media method: {method}")
-    return enqueue(
-        chat_id=chat_id, method=method, params={"caption": caption or None, "reply_markup": reply_markup},
-        file_name=file_name, topic=topic,
-    )
+def enqueue_media(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None) -> OutboxMessage:
+    return enqueue(media_message(chat_id, method, file_name, caption=caption, reply_markup=reply_markup))
 
 
 def enqueue_invoice(chat_id: int, *, title: str, description: str, payload: str, currency: str, amount: int, label: str) -> OutboxMessage:
-    return enqueue(
+    return enqueue(message(
         chat_id=chat_id,
         method="sendInvoice",
         params={
             "title": title, "description": description, "payload": payload, "currency": currency,
             "prices": [{"label": label, "amount": amount}], "provider_token": "",
         },
-    )
+    ))
 
 
 class OutboxDelivery:

@@ -42,22 +42,34 @@ def on_job_progress(sender, job, progress, **kwargs):
 
 @receiver(job_finished, dispatch_uid="telegram_bot.job_finished")
 def on_job_finished(sender, job, **kwargs):
+    # Inside the transaction that finished the job (see jobs.signals): the messages commit with
+    # the job's new status or not at all, so a worker killed right after the commit loses nothing.
     customer = job.customer
     chat_id = customer.telegram_id
     with translation.override(customer.language):
-        message = _progress_message(job)
-        outbox.drop_pending_edits(message)  # the final state replaces any progress not yet shown
         if job.status == JobStatus.COMPLETED:
-            outbox.enqueue_edit(message, texts.job_completed(job), coalesce=False)
-            caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
-            for name in job.result_files or []:
-                outbox.enqueue_media(chat_id, _media_method(job.result_mime, name), name, caption=caption,
-                                     reply_markup=keyboards.main_menu())
+            final = texts.job_completed(job)
         elif job.status == JobStatus.FAILED:
-            outbox.enqueue_edit(message, texts.job_failed(job), coalesce=False)
-            outbox.enqueue_text(chat_id, texts.job_failed(job), reply_markup=keyboards.main_menu())
+            final = texts.job_failed(job)
         else:
-            outbox.enqueue_edit(message, texts.job_cancelled(job), coalesce=False)
+            final = texts.job_cancelled(job)
+        messages = []
+        progress = outbox.find_topic_message(f"job:{job.pk}")
+        if progress is not None:
+            outbox.drop_pending_edits(progress)  # the final state replaces any progress not yet shown
+            messages.append(outbox.edit_message(progress, final))
+        if job.status == JobStatus.COMPLETED:
+            caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
+            messages += [
+                outbox.media_message(chat_id, _media_method(job.result_mime, name), name, caption=caption,
+                                     reply_markup=keyboards.main_menu())
+                for name in job.result_files or []
+            ]
+        elif progress is None or job.status == JobStatus.FAILED:
+            # No progress message to edit (a job the bot did not start, e.g. a staff retry): the
+            # final state is a message of its own. A failure always is, so it is not missed.
+            messages.append(outbox.text_message(chat_id, final, reply_markup=keyboards.main_menu()))
+        outbox.enqueue_all(messages)
 
 
 def _media_method(mime: str, name: str) -> str:
