@@ -127,6 +127,35 @@ def quote_job(*, kind: str, mode: str = "", duration: int = 0) -> tuple[str, int
 # --- submit and cancel ------------------------------------------------------------------------
 
 
+# Two statements run on every submit, written as SQL to skip the ORM's compile step.
+_LOCK_CUSTOMER_SQL = f"SELECT is_blocked FROM {Customer._meta.db_table} WHERE id = %s"
+_COUNT_ACTIVE_SQL = f"SELECT count(*) FROM {Job._meta.db_table} WHERE customer_id = %s AND status IN (%s, %s)"
+
+
+def _lock_customer(customer_id: int) -> bool:
+    """Lock the customer's row until the transaction ends; returns whether staff blocked them.
+
+    The row is the per-customer lock that makes "count active jobs, then insert" safe against
+    concurrent submits (on SQLite the IMMEDIATE transaction is the lock).
+    """
+    sql = _LOCK_CUSTOMER_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _count_active_jobs(customer_id: int) -> int:
+    """Pending and processing jobs of the customer (expects ``_lock_customer`` held).
+
+    A statement of its own, after the lock, on purpose: on PostgreSQL a subquery in the locking
+    statement would use the snapshot from before the lock wait and miss the job the previous
+    holder just committed.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_ACTIVE_SQL, [customer_id, *JobStatus.active()])
+        return cursor.fetchone()[0]
+
+
 def submit_job(
     *, customer: Customer, kind: str, prompt: str, input_image: bytes | None = None,
     aspect_ratio: str = "", duration: int | None = None, mode: str | None = None, options: dict | None = None,
@@ -159,16 +188,10 @@ def submit_job(
                                             ContentFile(checked.image))
     try:
         with transaction.atomic(durable=True):
-            # The customer row is the per-customer lock that makes "count active, then insert"
-            # safe against concurrent submits (on SQLite the IMMEDIATE transaction is the lock).
-            blocked = Customer.objects.select_for_update().filter(pk=customer.pk).values_list("is_blocked", flat=True).get()
-            if blocked:
+            if _lock_customer(customer.pk):
                 raise CustomerBlocked()
-            # Counted in a second statement on purpose: on PostgreSQL a subquery in the locking
-            # statement would use the snapshot from before the lock wait and miss the job the
-            # previous holder just committed.
             limit = settings.MAX_ACTIVE_JOBS_PER_CUSTOMER
-            if Job.objects.filter(customer_id=customer.pk, status__in=JobStatus.active()).count() >= limit:
+            if _count_active_jobs(customer.pk) >= limit:
                 raise TooManyActiveJobs(limit=limit)
             job = Job.objects.create(
                 customer_id=customer.pk, kind=kind, provider=provider, prompt=checked.prompt,

@@ -137,6 +137,13 @@ def test_staff_prices_override_defaults_most_specific_first(funded_customer, no_
     Price.objects.create(kind="video_text", provider="fake", mode="pro", duration=10, amount=11_000)
     assert estimate_price(kind="video_text", provider="fake", mode="std", duration=5) == 7000
     assert estimate_price(kind="video_text", provider="kling", mode="pro", duration=5) == 9000
+    # An exact provider beats an exact mode, which beats an exact duration.
+    Price.objects.create(kind="video_text", provider="kling", amount=8000)
+    Price.objects.create(kind="video_text", duration=5, amount=6000)
+    assert estimate_price(kind="video_text", provider="kling", mode="pro", duration=5) == 8000
+    assert estimate_price(kind="video_text", provider="fake", mode="pro", duration=5) == 9000
+    assert estimate_price(kind="video_text", provider="fake", mode="std", duration=5) == 6000
+    assert estimate_price(kind="image", provider="fake") == 1500  # other kinds keep their default
     job = services.submit_job(customer=funded_customer, kind="video_text", prompt="x", duration=10, mode="pro")
     assert job.cost_estimate == job.reservation.amount == 11_000
 
