@@ -7,6 +7,8 @@ threads in this process:
   mean of the two is the reference, as the machine's load drifts);
 - pipeline: N zero-latency fake image jobs go through submit -> reserve -> enqueue -> worker ->
   charge -> announce (``job_finished``), one customer each.
+- floor: N RQ jobs that only draw and store the fake picture (``generate_and_store``): the part
+  of a zero-latency job no pipeline can skip, to show how much of the ratio is the pipeline's.
 Each phase is timed from its first enqueue/submit to the moment all N are done. Prints jobs/s,
 p50/p99 submit-to-start latency, the books' check, and last
     RESULT jobs ratio=<pipeline seconds per job / raw RQ seconds per job> target=2.0
@@ -45,6 +47,24 @@ execute_from_command_line(["manage.py", "rqworker", *sys.argv[1:]])
 
 def noop() -> None:
     """The raw RQ job: does nothing (the worker imports this module; keep its top light)."""
+
+
+def generate_and_store(index: int) -> None:
+    """The floor: what a zero-latency fake image job does outside the database and the ledger.
+
+    The fake provider draws and encodes the picture and Django's storage writes it, exactly as
+    ``jobs.tasks.run_job`` does; no job row, no money, no message. No pipeline can be faster.
+    """
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from jobs.providers.base import GenerationRequest, ProgressReporter
+    from jobs.providers.fake import FakeProvider
+
+    request = GenerationRequest(kind="image", prompt=f"benchmark picture for {index}", input_image=None,
+                                input_mime="", aspect_ratio="", duration=5, mode="std")
+    result = FakeProvider(latency=0, failure_rate=0).generate(request, ProgressReporter())
+    default_storage.save(f"bench/floor/{index}.png", ContentFile(result.media[0].content))
 
 
 def psql(server: str, sql: str) -> None:
@@ -140,11 +160,12 @@ def main() -> None:
         wait_for(lambda: Job.objects.filter(pk__in=[j.pk for j in warm], status=JobStatus.COMPLETED).count() == len(warm)
                  and raw_queue.finished_job_registry.count >= 20, timeout=60)
 
-        def raw_round(label: str, already_done: int) -> tuple[float, list[float]]:
-            """N no-op RQ jobs; returns (seconds, enqueue-to-start latencies)."""
+        def raw_round(label: str, already_done: int, task: str = "bench.jobs.noop") -> tuple[float, list[float]]:
+            """N RQ jobs of ``task`` (given the job's index); returns (seconds, enqueue-to-start latencies)."""
             ids = [f"bench-raw-{label}-{i}" for i in range(n)]
+            args_of = (lambda job_id: (int(job_id.rsplit("-", 1)[1]),)) if task != "bench.jobs.noop" else (lambda job_id: ())
             started = time.perf_counter()
-            in_threads(args.submitters, ids, lambda job_id: raw_queue.enqueue("bench.jobs.noop", job_id=job_id))
+            in_threads(args.submitters, ids, lambda job_id: raw_queue.enqueue(task, *args_of(job_id), job_id=job_id))
             done = wait_for(lambda: raw_queue.finished_job_registry.count >= already_done + n)
             jobs = RQJob.fetch_many(ids, connection=raw_queue.connection)
             return done - started, [(j.started_at - j.enqueued_at).total_seconds() for j in jobs if j and j.started_at]
@@ -167,6 +188,7 @@ def main() -> None:
         raw_after, raw_latency_after = raw_round("after", 20 + n)
         raw_latency += raw_latency_after
         raw_seconds = (raw_before + raw_after) / 2
+        floor_seconds, _floor_latency = raw_round("floor", 20 + 2 * n, task="bench.jobs.generate_and_store")
     finally:
         for worker in workers:
             worker.terminate()
@@ -181,6 +203,8 @@ def main() -> None:
     print(f"pipeline     : {pipe_seconds:7.2f} s  {n / pipe_seconds:8.1f} jobs/s  "
           f"submit-to-start p50 {statistics.median(pipe_latency) * 1000:7.1f} ms  p99 {percentile(pipe_latency, 0.99) * 1000:7.1f} ms")
     print(f"pipeline jobs not completed: {failed}; ledger drift: {len(drift)}; sum of all accounts: {total_of_all_accounts()}")
+    print(f"floor        : {floor_seconds:7.2f} s  {n / floor_seconds:8.1f} jobs/s  (fake generation + storage only, "
+          f"no database: ratio {floor_seconds / raw_seconds:.2f}; the pipeline adds {(pipe_seconds - floor_seconds) / n * 1000:.2f} ms a job)")
     ratio = (pipe_seconds / n) / (raw_seconds / n)
     print(f"RESULT jobs ratio={ratio:.2f} target=2.0")
 
