@@ -39,12 +39,20 @@ _sqlite_writes = threading.RLock()
 
 
 def serialised_writes():
-    """Hold while writing from a bot thread: on SQLite, one writer at a time, queued fairly."""
+    """Hold while writing from a bot thread: on SQLite, one writer at a time, queued fairly.
+
+    Inside a transaction it is not taken: on SQLite the (IMMEDIATE) transaction already holds
+    the database's write lock, and waiting for ours there would invert the order of a thread
+    that holds ours and waits for the database (e.g. a job finishing in the in-process pool
+    while the delivery loop writes).
+    """
     from contextlib import nullcontext
 
     from django.db import connection
 
-    return _sqlite_writes if connection.vendor == "sqlite" else nullcontext()
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return nullcontext()
+    return _sqlite_writes
 
 
 def _wake() -> None:

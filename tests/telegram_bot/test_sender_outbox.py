@@ -221,3 +221,49 @@ def test_without_redis_each_sender_keeps_its_own_limits(settings):
     sender = Sender(BotApi(api_url="http://127.0.0.1:1", token="1:x"), per_chat=10)
     waits = [sender.chat_bucket.reserve(5) for _ in range(4)]
     assert waits == pytest.approx([0.0, 0.0, 0.1, 0.2], abs=0.02)
+
+
+@pytest.mark.skipif(__import__("django.db").db.connection.vendor != "sqlite", reason="the process write lock is SQLite's")
+@pytest.mark.django_db(transaction=True)
+def test_a_message_written_inside_a_transaction_does_not_wait_for_a_thread_waiting_on_that_transaction():
+    """A job finishing in the in-process pool writes its messages inside its transaction, which
+    holds SQLite's write lock; the delivery loop may hold the process lock and wait for SQLite."""
+    import threading
+
+    from django.db import connections, transaction
+
+    in_transaction, loop_has_lock = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def delivery_loop():
+        try:
+            with outbox.serialised_writes():
+                loop_has_lock.set()
+                in_transaction.wait(10)
+                # Needs SQLite's write lock, held by the other thread's transaction.
+                OutboxMessage.objects.filter(status=OutboxStatus.SENDING).update(status=OutboxStatus.PENDING)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def finishing_job():
+        try:
+            loop_has_lock.wait(10)
+            with transaction.atomic():
+                in_transaction.set()
+                outbox.enqueue_text(4242, "your picture is ready")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=delivery_loop), threading.Thread(target=finishing_job)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert time.monotonic() - started < 5  # not a wait for SQLite's busy time-out
+    assert OutboxMessage.objects.filter(chat_id=4242).count() == 1
