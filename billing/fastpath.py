@@ -62,26 +62,30 @@ FROM settled
 """
 
 
-# Money into a wallet from a system account. The row first (its unique key refuses a repeat,
-# rolling back the statement), then the wallet, then the system account (``debited`` reads
-# ``credited``): the lock order of every other writer. No wallet or no system account: no row.
+# Money into a wallet from a system account. The row first, then the wallet, then the system
+# account (``debited`` reads ``credited``): the lock order of every other writer. A key already
+# used (or being used by a transaction still open: the INSERT waits for it) writes no row rather
+# than failing, so the statement needs no savepoint inside a caller's transaction; no wallet or
+# no system account: no row either. ``credited`` returns the wallet's new figures.
 _PG_CREDIT = f"""
 WITH moved AS (
     INSERT INTO {TRANSFER} ({_COLUMNS})
     SELECT %(key)s, 'single', origin.id, wallet.id, %(amount)s, NULL, %(customer)s, %(source)s, %(description)s, now()
     FROM {ACCOUNT} wallet, {ACCOUNT} origin
     WHERE wallet.customer_id = %(customer)s AND origin.code = %(origin)s
+    ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, debit_account_id, credit_account_id, created_at
 ), credited AS (
     UPDATE {ACCOUNT} SET balance = balance + %(amount)s
     WHERE id = (SELECT credit_account_id FROM moved)
-    RETURNING id
+    RETURNING id, balance, held
 ), debited AS (
     UPDATE {ACCOUNT} SET balance = balance - %(amount)s
     WHERE id = (SELECT debit_account_id FROM moved) AND EXISTS (SELECT 1 FROM credited)
     RETURNING id
 )
-SELECT moved.id, moved.debit_account_id, moved.credit_account_id, moved.created_at, (SELECT count(*) FROM debited)
+SELECT moved.id, moved.debit_account_id, moved.credit_account_id, moved.created_at,
+       (SELECT balance - held FROM credited), (SELECT count(*) FROM debited)
 FROM moved
 """
 
@@ -140,27 +144,31 @@ def try_reserve(*, customer_id: int, amount: int, idempotency_key: str, descript
 def try_credit(
     *, customer_id: int, origin_code: str, amount: int, idempotency_key: str, source: str, description: str
 ) -> Transfer | None:
-    """Credit a wallet from a system account in one statement (PostgreSQL only; else None)."""
+    """Credit a wallet from a system account in one statement (PostgreSQL only; else None).
+
+    The transfer returned carries ``available_after``: the wallet's balance minus held right
+    after this credit, as the same statement left it.
+    """
     if connection.vendor != "postgresql":
         return None
-    try:
-        with _scope():
-            with connection.cursor() as cursor:
-                cursor.execute(_PG_CREDIT, {
-                    "key": idempotency_key, "amount": amount, "customer": customer_id, "origin": origin_code,
-                    "source": source, "description": description,
-                })
-                row = cursor.fetchone()
-    except IntegrityError:
-        return None
+    # No savepoint, even inside a transaction: a used key is not an error here (ON CONFLICT),
+    # and anything else the database refuses fails the caller's transaction as it should.
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_CREDIT, {
+            "key": idempotency_key, "amount": amount, "customer": customer_id, "origin": origin_code,
+            "source": source, "description": description,
+        })
+        row = cursor.fetchone()
     if row is None:
         return None
-    pk, debit_id, credit_id, created_at, _debited = row
-    return _loaded(Transfer(
+    pk, debit_id, credit_id, created_at, available_after, _debited = row
+    transfer = _loaded(Transfer(
         id=pk, idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=debit_id,
         credit_account_id=credit_id, amount=amount, pending_id=None, customer_id=customer_id, source=source,
         description=description, staff_user_id=None, created_at=created_at,
     ))
+    transfer.available_after = available_after
+    return transfer
 
 
 def try_settle(*, reservation: Transfer, kind: str, amount: int) -> Transfer | None:

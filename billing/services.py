@@ -188,6 +188,10 @@ def credit_balance(
     ``source`` names where the money comes from: a system account code (``yookassa``,
     ``stars``, ``legacy``, ``adjustments``, ``bonus``); any other source is booked against
     ``bonus`` and kept on the row.
+
+    The transfer's ``available_after`` is the wallet's available balance right after this
+    credit (what a "you now have" message should say), or None when the key was already used
+    and nothing moved now.
     """
     check_kopecks(amount)
     _check_key(idempotency_key)
@@ -251,6 +255,7 @@ def _into_wallet(*, customer_id: int, origin: Account, amount: int, idempotency_
             credit_account_id=wallet.pk, amount=amount,
         )
         if existing:
+            existing.available_after = None
             return existing
         transfer = _write(
             idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=origin.pk,
@@ -258,6 +263,8 @@ def _into_wallet(*, customer_id: int, origin: Account, amount: int, idempotency_
         )
         Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
         Account.objects.filter(pk=origin.pk).update(balance=F("balance") - amount)
+        # The wallet is locked: nothing moved it since it was read.
+        transfer.available_after = wallet.balance + amount - wallet.held
         return transfer
 
 
