@@ -12,7 +12,7 @@ Used by the tests (``YooKassaStub(port=0).start()`` runs it in a thread) and by 
 
 Tests drive it from Python: ``mark_succeeded`` / ``mark_canceled`` (optionally notifying),
 ``send_notification``, ``update_payment`` (make the API say something else), ``fail_next``
-(answer the next API calls with a 5xx) and ``calls`` (what the SDK asked).
+(answer the next API calls with a 5xx), ``calls`` (what the SDK asked) and ``connections``.
 """
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ class YooKassaStub:
         self.payments: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.calls: Counter = Counter()
+        # TCP connections accepted: tests check that the client keeps one alive.
+        self.connections = 0
         self.last_receipt: dict | None = None
         self._idempotence: dict[tuple[str, str], tuple[int, dict]] = {}
         self._failures: list[int] = []
@@ -349,6 +351,14 @@ def _json(body: bytes) -> dict:
 def _handler_for(stub: YooKassaStub):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes; on a kept-alive connection Nagle's algorithm
+        # would hold the body until the client's delayed ACK (~40 ms). Real servers set this too.
+        disable_nagle_algorithm = True
+
+        def setup(self):
+            super().setup()
+            with stub._lock:
+                stub.connections += 1
 
         def log_message(self, fmt, *args):  # quiet: tests and benchmarks would drown in it
             logger.debug("stub: " + fmt, *args)
