@@ -123,7 +123,11 @@ class Payment(models.Model):
     @property
     def credit_idempotency_key(self) -> str:
         """The ledger key of this payment's credit: one provider payment, one credit."""
-        return f"{self.provider}:{self.provider_payment_id}"
+        return self.credit_key(provider=self.provider, provider_payment_id=self.provider_payment_id)
+
+    @staticmethod
+    def credit_key(*, provider: str, provider_payment_id: str) -> str:
+        return f"{provider}:{provider_payment_id}"
 
 
 class RefundStatus(models.TextChoices):

@@ -3,10 +3,12 @@
 How a payment credits exactly once, whatever arrives:
 - A notification's body is never trusted: it only names a payment, and we ask the API
   (``yookassa_client.fetch_payment``) what happened to it.
-- ``pending -> succeeded`` is a conditional UPDATE; only the actor that changes the row credits,
-  in the same transaction, with the ledger key ``<provider>:<provider payment id>`` (unique in
-  billing, and ``provider_payment_id`` is unique per provider) as a second wall.
-- A payment that is already final answers at once, without asking the API again.
+- ``pending -> succeeded`` is a conditional UPDATE in one durable transaction with the credit,
+  which is written just before it and rolled back unless the UPDATE changed the row: only the
+  actor that moves the payment credits. The ledger key ``<provider>:<provider payment id>``
+  (unique in billing, and ``provider_payment_id`` is unique per provider) is a second wall.
+- A payment that is already final answers at once, without asking the API again (a process
+  remembers the ones it has seen final; otherwise one indexed read tells).
 
 Refund state machine (``Refund.status``)::
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -44,7 +46,7 @@ from billing.models import Customer
 from billing.money import check_kopecks, format_amount, to_api_value
 
 from . import telegram_stars, yookassa_client
-from .selectors import refundable_amount
+from .selectors import payment_for_notification, refundable_amount
 from .exceptions import (
     CustomerBlocked,
     PartialStarsRefundNotSupported,
@@ -208,23 +210,56 @@ def mark_payment_succeeded(*, payment: Payment, provider_payment_id: str | None 
     if provider_payment_id:
         changes["provider_payment_id"] = provider_payment_id
     with transaction.atomic(durable=True):
-        won = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(**changes)
-        if not won:
-            return Payment.objects.select_related("customer").get(pk=payment.pk)
-        # We moved it from pending: its amount, customer and provider are as the caller read them.
-        current = payment
-        for name, value in changes.items():
-            setattr(current, name, value)
+        # Credit first, so the status, the provider id and the link to the credit are one
+        # conditional UPDATE. Losing it (someone else moved the payment: credited it under this
+        # same key, or canceled it) rolls the credit back with everything else.
         transfer = billing.credit_balance(
-            customer=current.customer, amount=current.amount,
-            idempotency_key=current.credit_idempotency_key, source=current.provider,
-            description=f"Top-up #{current.pk} ({current.get_provider_display()})",
+            customer=payment.customer, amount=payment.amount,
+            idempotency_key=Payment.credit_key(
+                provider=payment.provider, provider_payment_id=provider_payment_id or payment.provider_payment_id
+            ),
+            source=payment.provider, description=f"Top-up #{payment.pk} ({payment.get_provider_display()})",
         )
-        Payment.objects.filter(pk=current.pk).update(credit_transfer=transfer)
-        current.credit_transfer = transfer
-        transaction.on_commit(lambda: _announce(payment_succeeded, sender=Payment, payment=current))
+        won = _claim_pending(payment_id=payment.pk, credit_transfer_id=transfer.pk, changes=changes)
+        if won:
+            # We moved it from pending: its amount, customer and provider are as the caller read them.
+            current = payment
+            for name, value in changes.items():
+                setattr(current, name, value)
+            current.credit_transfer = transfer
+            balance = transfer.available_after
+            transaction.on_commit(
+                lambda: _announce(payment_succeeded, sender=Payment, payment=current, balance=balance)
+            )
+        else:
+            transaction.set_rollback(True)
+    if not won:
+        return Payment.objects.select_related("customer").get(pk=payment.pk)
     logger.info("payment %s succeeded: credited %s to customer %s", current.pk, current.amount, current.customer_id)
     return current
+
+
+def _claim_pending(*, payment_id: int, credit_transfer_id: int, changes: dict) -> bool:
+    """The conditional UPDATE of ``mark_payment_succeeded``: ``changes`` and the credit's link,
+    only if the payment is still pending. True when this call moved it.
+
+    Written as SQL rather than ``QuerySet.update``: it runs for every credited payment, and
+    building the statement through the ORM cost several times what running it does.
+    """
+    meta = Payment._meta
+    values = {**changes, "credit_transfer_id": credit_transfer_id}
+    assignments, params = [], []
+    for name, value in values.items():
+        field = meta.get_field(name)
+        assignments.append(f'"{field.column}" = %s')
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f'UPDATE "{meta.db_table}" SET {", ".join(assignments)} '
+        f'WHERE "{meta.pk.column}" = %s AND "{meta.get_field("status").column}" = %s'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, payment_id, PaymentStatus.PENDING])
+        return cursor.rowcount == 1
 
 
 def mark_payment_canceled(*, payment: Payment, reason: str = "") -> Payment:
@@ -279,10 +314,7 @@ def sync_yookassa_payment(*, provider_payment_id: str) -> Payment | None:
     A payment already final answers from the database alone: no API call.
     """
     # One read through the unique index, with the customer the credit and the message need.
-    payment = (
-        Payment.objects.filter(provider=Provider.YOOKASSA, provider_payment_id=provider_payment_id)
-        .select_related("customer").order_by().first()
-    )
+    payment = payment_for_notification(provider=Provider.YOOKASSA, provider_payment_id=provider_payment_id)
     if payment is None:
         logger.warning("YooKassa payment %s is not one of ours; ignored", provider_payment_id)
         return None

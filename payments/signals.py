@@ -4,7 +4,8 @@ The bot subscribes (telegram_bot/receivers.py) and tells the customer; payments 
 """
 from django.dispatch import Signal
 
-# sender=Payment, payment=<Payment>: the wallet was credited.
+# sender=Payment, payment=<Payment>, balance=<int | None>: the wallet was credited; balance is its
+# available kopecks right after the credit (None when not known).
 payment_succeeded = Signal()
 # sender=Payment, payment=<Payment>: the provider canceled it (declined, expired).
 payment_canceled = Signal()

@@ -87,13 +87,15 @@ def _media_method(mime: str, name: str) -> str:
 
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")
-def on_payment_succeeded(sender, payment, **kwargs):
+def on_payment_succeeded(sender, payment, balance=None, **kwargs):
+    # ``balance`` is what the credit left on the wallet (one INSERT here, no read); read only
+    # when the sender could not say.
     customer = payment.customer
+    if balance is None:
+        balance = billing_selectors.get_balance(customer)
     with translation.override(customer.language):
         outbox.enqueue_text(
-            customer.telegram_id,
-            texts.payment_succeeded(payment.amount, billing_selectors.get_balance(customer)),
-            reply_markup=keyboards.main_menu(),
+            customer.telegram_id, texts.payment_succeeded(payment.amount, balance), reply_markup=keyboards.main_menu(),
         )
 
 

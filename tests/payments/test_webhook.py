@@ -289,3 +289,50 @@ def test_a_failing_receiver_neither_fails_the_webhook_nor_undoes_the_credit(clie
     assert response.status_code == 200
     assert selectors.get_balance(customer) == 50_000
     assert "failed" in caplog.text
+
+
+def _statements(queries):
+    """What was run, less transaction control (TestCase turns the durable block into a savepoint)."""
+    control = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+    return [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith(control)]
+
+
+@pytest.mark.django_db
+def test_a_first_notification_is_one_read_one_api_call_and_the_credit_a_repeat_one_read_a_known_one_none(
+    client, yookassa_stub, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from telegram_bot.models import OutboxMessage
+
+    customer, payment = topup()
+    yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+    with CaptureQueriesContext(connection) as first, django_capture_on_commit_callbacks(execute=True):
+        assert notify(client, yookassa_stub, "payment.succeeded", payment.provider_payment_id).status_code == 200
+    assert yookassa_stub.calls[("GET", "/v3/payments")] == 1
+    if connection.vendor == "postgresql":
+        # read; credit (one statement); conditional UPDATE; the bot's message (one INSERT, no read)
+        assert len(_statements(first.captured_queries)) == 4, _statements(first.captured_queries)
+    message = OutboxMessage.objects.get(chat_id=customer.telegram_id)
+    assert "500" in message.params["text"]  # the balance right after the credit, 500 roubles
+
+    # Another process has not seen it: one read of the payment answers, no API call.
+    monkeypatch.setattr(services, "_final_yookassa_payments", services._FinalPayments())
+    with CaptureQueriesContext(connection) as repeat:
+        assert notify(client, yookassa_stub, "payment.succeeded", payment.provider_payment_id).status_code == 200
+    assert len(repeat.captured_queries) == 1
+    # This process has: nothing at all.
+    with CaptureQueriesContext(connection) as known:
+        assert notify(client, yookassa_stub, "payment.waiting_for_capture", payment.provider_payment_id).status_code == 200
+    assert len(known.captured_queries) == 0
+    assert yookassa_stub.calls[("GET", "/v3/payments")] == 1
+    assert credits_for(payment) == 1
+    assert selectors.get_balance(customer) == 50_000
+
+
+@pytest.mark.django_db
+def test_json_nested_too_deep_is_malformed_not_a_server_error(client, yookassa_stub):
+    body = b'{"type": "notification", "event": "payment.succeeded", "object": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post(WEBHOOK, body, content_type="application/json", REMOTE_ADDR=YOOKASSA_IP)
+    assert response.status_code == 400
