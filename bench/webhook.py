@@ -4,7 +4,8 @@
 in-process YooKassa stub) and paid at the stub without notifying. Then 10 notifications per
 payment (7 payment.succeeded, 2 payment.waiting_for_capture, 1 payment.canceled: the view acts
 on what the API says, whatever the event), 10,000 in all, shuffled, are posted by 16 concurrent
-client processes to ``gunicorn genbot.wsgi -w 4`` (sync workers). The baseline is
+client processes to ``gunicorn genbot.wsgi -c deploy/gunicorn.conf.py``: the server as deployed
+(threaded workers, one process per core; ``--workers``/``--threads`` override it). The baseline is
 ``GET /bench/ping`` on the same server (a view returning "ok" through the whole middleware
 stack; served only with PAYMENTS_BENCH_PING=1), 10,000 requests by the same 16 clients. The two
 workloads run in alternating slices (5 rounds), so background load on a shared machine hits both.
@@ -13,7 +14,7 @@ Prints notifications/s, the baseline req/s, credits made (must be 1,000), money 
 equal the sum of the payments) and ``RESULT webhook ratio=<notifications/s / ping req/s> target=0.5``.
 
 Usage: .venv/bin/python bench/webhook.py [--payments 1000] [--per-payment 10] [--clients 16]
-       [--workers 4] [--pg postgres://postgres@127.0.0.1:5432]
+       [--workers N] [--threads N] [--pg postgres://postgres@127.0.0.1:5432]
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import runpy
 import signal
 import socket
 import subprocess
@@ -35,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "genbot_bench_webhook"
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 SHOP_ID, SECRET = "bench-shop", "bench-secret"
 EVENTS = ["payment.succeeded"] * 7 + ["payment.waiting_for_capture"] * 2 + ["payment.canceled"]
 
@@ -61,7 +64,7 @@ def app_env(db_url: str, api_url: str) -> dict:
 
 
 def client(port: int, requests_: list[tuple[str, str, bytes | None]], start_at: float, out: mp.Queue) -> None:
-    """Send each (method, path, body) on a fresh connection (sync workers close after each)."""
+    """Send each (method, path, body) on a fresh connection."""
     statuses: Counter = Counter()
     while time.time() < start_at:
         time.sleep(0.0005)
@@ -116,10 +119,18 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=1000)
     parser.add_argument("--per-payment", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="processes (default: deploy/gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="threads per process (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating slices of ping and webhook load")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     args = parser.parse_args()
+    # Read by deploy/gunicorn.conf.py, in the server's environment (copied from ours below).
+    if args.workers:
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
+    if args.threads:
+        os.environ["WEB_THREADS"] = str(args.threads)
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    server_config = f"{conf['worker_class']} workers, {conf['workers']} processes x {conf['threads']} threads"
 
     from payments.yookassa_stub import YooKassaStub
 
@@ -174,7 +185,7 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "genbot.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+        [str(ROOT / ".venv/bin/gunicorn"), "genbot.wsgi", "-c", str(GUNICORN_CONF), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
@@ -211,7 +222,7 @@ def main() -> int:
     hook_rate = len(notifications) / hook_seconds
     print(f"setup: {args.payments} payments created through the SDK and paid at the stub in {setup_seconds:.1f}s")
     print(f"load average before the run: {load_before}")
-    print(f"server: gunicorn genbot.wsgi -w {args.workers} (sync), PostgreSQL, DEBUG off; "
+    print(f"server: gunicorn genbot.wsgi -c deploy/gunicorn.conf.py ({server_config}), PostgreSQL, DEBUG off; "
           f"{args.clients} client processes, a new connection per request; {os.cpu_count()} CPUs shared")
     print(f"baseline: GET /bench/ping (view returning 'ok', full middleware) {len(pings)} requests "
           f"in {ping_seconds:.2f}s = {ping_rate:.0f} req/s; statuses {dict(ping_statuses)}")

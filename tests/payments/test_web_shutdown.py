@@ -1,5 +1,5 @@
-"""SIGTERM to gunicorn while a payment notification is being handled: the request finishes, the
-payment is credited once, and the server exits."""
+"""SIGTERM to gunicorn, run as deployed (deploy/gunicorn.conf.py), while a payment notification is
+being handled: the request finishes, the payment is credited once, and the server exits."""
 import os
 import signal
 import subprocess
@@ -41,10 +41,11 @@ def test_sigterm_mid_webhook_finishes_the_request_and_credits_once(yookassa_stub
     env = subprocess_env(
         YOOKASSA_SHOP_ID=yookassa_stub.shop_id, YOOKASSA_SECRET_KEY=yookassa_stub.secret_key,
         YOOKASSA_API_URL=yookassa_stub.api_url, YOOKASSA_ALLOWED_IPS="127.0.0.1", TRUSTED_PROXY_COUNT=0,
+        WEB_CONCURRENCY=1,
     )
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "genbot.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
-         "--graceful-timeout", "20"],
+        [sys.executable, "-m", "gunicorn", "genbot.wsgi", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+         "-b", f"127.0.0.1:{port}", "--graceful-timeout", "20"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
