@@ -1,11 +1,11 @@
 """Ledger throughput on PostgreSQL against pgbench's tpcb-like on the same server, same run.
 
-8 processes do reserve -> charge cycles (two ledger transactions each) for a fixed time over
-100 wallets, then over 1 hot wallet; then pgbench tpcb-like (-c 8 -j 2, scale 10) for the same
-time. Prints transfers/s, ledger transactions/s, p50/p99 latency, drift after the run, and
+8 processes do reserve -> charge cycles (two ledger transactions each) over 100 wallets, and
+pgbench tpcb-like (-c 8 -j 2, scale 10) runs for the same time, in alternating slices (3 rounds
+by default: the machine's load drifts, and slices make both sides share it); then 1 hot wallet. Prints transfers/s, ledger transactions/s, p50/p99 latency, drift after the run, and
     RESULT ledger ratio=<ledger tx/s on 100 wallets / pgbench tps> target=0.5
 
-Usage: .venv/bin/python bench/ledger.py [--seconds 10] [--pg postgres://postgres@127.0.0.1:5432]
+Usage: .venv/bin/python bench/ledger.py [--seconds 10] [--rounds 3] [--pg postgres://postgres@127.0.0.1:5432]
 """
 from __future__ import annotations
 
@@ -80,34 +80,42 @@ def run_phase(db_url: str, customer_ids: list[int], seconds: float) -> dict:
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    cycles = sum(c for c, _ in results)
-    latencies = sorted(x for _, lats in results for x in lats)
+    return {"cycles": sum(c for c, _ in results), "latencies": [x for _, lats in results for x in lats]}
+
+
+def pgbench_init(server: str) -> str:
+    recreate(server, PGBENCH_DB)
+    url = f"{server}/{PGBENCH_DB}"
+    subprocess.run(["pgbench", "-i", "-s", "10", "-q", url], check=True, capture_output=True)
+    return url
+
+
+def pgbench(url: str, seconds: float) -> float:
+    done = subprocess.run(
+        ["pgbench", "-c", str(PROCESSES), "-j", "2", "-T", str(max(1, round(seconds))), url],
+        check=True, capture_output=True, text=True,
+    )
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    return float(match.group(1))
+
+
+def merged(phases: list[dict], seconds: float) -> dict:
+    cycles = sum(p["cycles"] for p in phases)
+    latencies = sorted(x for p in phases for x in p["latencies"])
     return {
         "cycles": cycles,
+        # Each cycle is two ledger transactions writing two ledger rows (the pending transfer and its post).
         "tx_per_s": 2 * cycles / seconds,
-        # Each cycle writes two ledger rows (the pending transfer and its post).
         "transfers_per_s": 2 * cycles / seconds,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
 
 
-def pgbench(server: str, seconds: float) -> float:
-    recreate(server, PGBENCH_DB)
-    url = f"{server}/{PGBENCH_DB}"
-    subprocess.run(["pgbench", "-i", "-s", "10", "-q", url], check=True, capture_output=True)
-    done = subprocess.run(
-        ["pgbench", "-c", str(PROCESSES), "-j", "2", "-T", str(int(seconds)), url],
-        check=True, capture_output=True, text=True,
-    )
-    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
-    psql(server, f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
-    return float(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     args = parser.parse_args()
     server = args.pg.rstrip("/")
@@ -129,9 +137,16 @@ def main() -> None:
     connections.close_all()
 
     print(f"ledger bench: {PROCESSES} processes, {args.seconds:.0f} s per phase, PostgreSQL at {server}")
-    spread = run_phase(db_url, wallets, args.seconds)
-    hot = run_phase(db_url, wallets[:1], args.seconds)
-    tps = pgbench(server, args.seconds)
+    pgbench_url = pgbench_init(server)
+    slice_seconds = args.seconds / args.rounds
+    spread_slices, tps_slices = [], []
+    for _ in range(args.rounds):
+        spread_slices.append(run_phase(db_url, wallets, slice_seconds))
+        tps_slices.append(pgbench(pgbench_url, slice_seconds))
+    psql(server, f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
+    spread = merged(spread_slices, args.rounds * slice_seconds)
+    tps = statistics.fmean(tps_slices)
+    hot = merged([run_phase(db_url, wallets[:1], args.seconds)], args.seconds)
 
     drift = selectors.find_drift()
     total = selectors.total_of_all_accounts()
@@ -140,7 +155,8 @@ def main() -> None:
             f"{name:>12}: {r['transfers_per_s']:8.0f} transfers/s  {r['tx_per_s']:8.0f} ledger tx/s  "
             f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  ({r['cycles']} reserve->charge cycles)"
         )
-    print(f"     pgbench: {tps:8.0f} tps (tpcb-like, -c {PROCESSES} -j 2, scale 10)")
+    print(f"     pgbench: {tps:8.0f} tps (tpcb-like, -c {PROCESSES} -j 2, scale 10; slices: "
+          f"{', '.join(f'{t:.0f}' for t in tps_slices)})")
     print(f"drift after run: {len(drift)} account(s); sum of all accounts: {total}")
     connections.close_all()
     psql(server, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
