@@ -26,12 +26,12 @@ def _redis() -> redis.Redis:
 def count(name: str, amount: int = 1) -> None:
     try:
         _redis().hincrby(HASH, name, amount)
-    except redis.RedisError as exc:
-        log.debug("counter %s not counted: %s", name, exc)
+    except (redis.RedisError, AttributeError) as exc:  # AttributeError: see telegram_bot.ratelimit
+        log.debug("counter %s not counted: %r", name, exc)
 
 
 def read_all() -> dict[str, int]:
     try:
         return {k.decode(): int(v) for k, v in _redis().hgetall(HASH).items()}
-    except redis.RedisError:
+    except (redis.RedisError, AttributeError):
         return {}

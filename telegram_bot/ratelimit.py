@@ -49,8 +49,11 @@ class SlidingWindowLimiter:
         if time.monotonic() >= self._redis_down_until:
             try:
                 return self._hit_redis(key, limit)
-            except redis.RedisError as exc:
-                logger.warning("Redis rate limit unavailable (%s): using the local limiter", exc)
+            except (redis.RedisError, AttributeError) as exc:
+                # AttributeError: redis-py's handshake on a connection that timed out under it
+                # ("'NoneType' object has no attribute 'readline'"). A broken limiter must never
+                # drop the customer's update: the local window takes over.
+                logger.warning("Redis rate limit unavailable (%r): using the local limiter", exc)
                 self._redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
         return self._hit_local(key, limit)
 

@@ -42,3 +42,16 @@ def test_without_redis_the_local_window_still_limits():
     assert [v.allowed for v in verdicts] == [True, True, True, False, False]
     assert [v.first_refusal for v in verdicts[3:]] == [True, False]
     assert time.monotonic() - started < 2  # Redis is asked once, not on every update
+
+
+def test_a_redis_client_failing_mid_handshake_falls_back_to_the_local_window(settings, monkeypatch):
+    """redis-py can raise AttributeError from a connection that timed out during its handshake
+    (seen under load in CI); the update must still be limited, never dropped with a traceback."""
+    limiter = SlidingWindowLimiter(limit=2, window=60, redis_url=settings.REDIS_URL)
+
+    def broken_pipeline(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+    monkeypatch.setattr(limiter._client(), "pipeline", broken_pipeline)
+    verdicts = [limiter.hit("someone") for _ in range(3)]
+    assert [v.allowed for v in verdicts] == [True, True, False]
