@@ -26,6 +26,14 @@ def _has_button(fragment):
     return check
 
 
+def _choose_video(chat, *choices):
+    """/video, then press each choice (duration, aspect ratio, mode) until the bot asks for a description."""
+    chat.send("/video")
+    for choice in choices:
+        chat.press(chat.wait_for(_has_button(choice)), choice)
+    chat.wait_text("description of the video")
+
+
 def _funded_chat(bot, balance=100_000, **profile):
     chat = bot.chat(**profile)
     make_customer(telegram_id=chat.chat_id, balance=balance, language=profile.get("language", "en"))
@@ -90,11 +98,7 @@ def test_topup_through_fake_yookassa_then_a_picture_arrives_and_the_balance_fell
 
 def test_a_video_from_a_prompt_arrives_as_a_video(bot):
     chat = _funded_chat(bot)
-    chat.send("/video")
-    chat.press(chat.wait_for(_has_button("5 s")), "5 s")
-    chat.press(chat.wait_for(_has_button("9:16")), "9:16")
-    chat.press(chat.wait_for(_has_button("standard")), "standard")
-    chat.wait_text("description of the video")
+    _choose_video(chat, "5 s", "9:16", "standard")
     chat.send("waves on a beach")
     offer = chat.wait_for(_has_button("Start for"))
     assert "5 s, 9:16, standard" in offer["text"]
@@ -215,11 +219,7 @@ def test_blocked_customers_are_refused(bot):
 def test_a_video_from_a_photo_arrives_even_when_the_person_wrote_meanwhile(bot, settings):
     settings.FAKE_PROVIDER_LATENCY = 2
     chat = _funded_chat(bot)
-    chat.send("/video")
-    chat.press(chat.wait_for(_has_button("10 s")), "10 s")
-    chat.press(chat.wait_for(_has_button("1:1")), "1:1")
-    chat.press(chat.wait_for(_has_button("pro")), "pro")
-    chat.wait_text("description of the video")
+    _choose_video(chat, "10 s", "1:1", "pro")
     chat.send_photo("make the sea move")
     offer = chat.wait_for(_has_button("Start for"))
     assert "Video from a photo" in offer["text"] and "10 s, 1:1, pro" in offer["text"]

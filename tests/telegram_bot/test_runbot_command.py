@@ -18,13 +18,18 @@ from tests.telegram_bot.conftest import new_chat_id
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
-def test_runbot_answers_through_the_configured_bot_api_and_exits_cleanly_on_sigterm(sandbox):
-    env = subprocess_env(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
+def start_runbot(api_url: str) -> subprocess.Popen:
+    """``manage.py runbot`` in a process of its own, talking to the Bot API at ``api_url``."""
+    env = subprocess_env(TELEGRAM_API_URL=api_url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
                          REDIS_URL=settings.REDIS_URL)
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+
+
+def test_runbot_answers_through_the_configured_bot_api_and_exits_cleanly_on_sigterm(sandbox):
+    process = start_runbot(sandbox.url)
     try:
         chat_id = new_chat_id()
         sandbox.state.user(chat_id, language_code="en", first_name="Acceptance")
@@ -50,12 +55,7 @@ def test_runbot_stops_promptly_on_sigterm_even_when_the_bot_api_is_gone(settings
     from telegram_bot.sandbox.server import SandboxServer
 
     sandbox = SandboxServer(port=0).start()
-    env = subprocess_env(TELEGRAM_API_URL=sandbox.url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
-                         REDIS_URL=settings.REDIS_URL)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    process = start_runbot(sandbox.url)
     try:
         deadline = time.monotonic() + 20
         while sandbox.state.stats["requests"] < 2 and time.monotonic() < deadline:
