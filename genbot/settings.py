@@ -211,6 +211,9 @@ KLING_MODEL = env("KLING_MODEL", default="kling-v2-1")
 # Seconds to wait between two status polls of a Kling task, and for the whole task at most.
 KLING_POLL_INTERVAL = env.float("KLING_POLL_INTERVAL", default=5.0)
 KLING_TASK_TIMEOUT = env.int("KLING_TASK_TIMEOUT", default=900)
+# A result video: largest download in bytes, and seconds the whole download may take.
+VIDEO_MAX_BYTES = env.int("VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
+VIDEO_DOWNLOAD_TIMEOUT = env.float("VIDEO_DOWNLOAD_TIMEOUT", default=300.0)
 # Seconds one HTTP request to a provider may take.
 AI_HTTP_TIMEOUT = env.float("AI_HTTP_TIMEOUT", default=120.0)
 # Retries of retryable provider errors (429, 5xx, time-outs): attempts in all, and the backoff

@@ -9,7 +9,11 @@ Gemini behaviours: success, prompt_blocked, image_safety, no_image, rate_limit, 
 bad_request, timeout, malformed.
 Kling behaviours (per created task): success, safety, rate_limit, concurrency_limit,
 server_error, billing, task_failed, timeout, malformed, expired_url, poll_error (one 500 on a
-poll, then success).
+poll, then success), poll_down (every poll 500). The task's video URL: flaky_download (500
+twice, then the video), redirect_home (a relative redirect to itself, then the video),
+redirect_private / redirect_link_local (a redirect to 10.0.0.7 / 169.254.169.254),
+slow_download (the video dripped in pieces, ``slow_seconds`` in all), unsized_download (chunked,
+no Content-Length).
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ import json
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import jwt
 from PIL import Image
@@ -33,6 +39,16 @@ def stub_png(colour=(30, 120, 200)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), colour).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    """A body sent in ``pieces`` with ``pause`` seconds between them; chunked when not ``sized``."""
+
+    pieces: tuple[bytes, ...]
+    pause: float = 0.0
+    sized: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class StubServer:
@@ -103,13 +119,26 @@ class StubServer:
         status, payload, content_type, delay = self.handle(method, handler.path, dict(handler.headers), body)
         if delay:
             time.sleep(delay)
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if not isinstance(payload, StreamedBody):
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            payload = StreamedBody((data,))
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", content_type)
-            handler.send_header("Content-Length", str(len(data)))
+            for name, value in payload.headers:
+                handler.send_header(name, value)
+            if payload.sized:
+                handler.send_header("Content-Length", str(sum(len(piece) for piece in payload.pieces)))
+            else:
+                handler.send_header("Transfer-Encoding", "chunked")
             handler.end_headers()
-            handler.wfile.write(data)
+            for index, piece in enumerate(payload.pieces):
+                if index and payload.pause:
+                    handler.wfile.flush()
+                    time.sleep(payload.pause)
+                handler.wfile.write(piece if payload.sized else b"%x\r\n%s\r\n" % (len(piece), piece))
+            if not payload.sized:
+                handler.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a time-out test)
 
@@ -209,10 +238,7 @@ class KlingStub(StubServer):
 
     def handle(self, method, path, headers, body):
         if method == "GET" and path.startswith("/files/"):
-            task = self.tasks.get(path.rsplit("/", 1)[-1].removesuffix(".mp4"))
-            if task is None or task["behaviour"] == "expired_url":
-                return 403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", "application/xml", 0
-            return 200, STUB_VIDEO, "video/mp4", 0
+            return self.video(urlsplit(path))
         refused = self.check_token(headers)
         if refused:
             return refused
@@ -258,7 +284,7 @@ class KlingStub(StubServer):
         if task is None or task["endpoint"] != endpoint:
             return self.answer(404, 1203, "Task not found")
         task["polls"] += 1
-        if task["behaviour"] == "poll_error" and task["polls"] == 1:
+        if (task["behaviour"] == "poll_error" and task["polls"] == 1) or task["behaviour"] == "poll_down":
             return self.answer(500, 5000, "Server internal error")
         data = {"task_id": task_id, "created_at": task["created_at"], "updated_at": int(time.time() * 1000)}
         if task["polls"] < self.POLLS_BEFORE_DONE:
@@ -270,3 +296,27 @@ class KlingStub(StubServer):
                 "videos": [{"id": f"v{task_id}", "url": f"{self.url}/files/{task_id}.mp4", "duration": "5"}]
             })
         return self.answer(200, 0, "SUCCESS", data)
+
+    def video(self, url):
+        """The task's video file, as its behaviour has it."""
+        task_id = url.path.rsplit("/", 1)[-1].removesuffix(".mp4")
+        task = self.tasks.get(task_id)
+        if task is None or task["behaviour"] == "expired_url":
+            return 403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", "application/xml", 0
+        behaviour = task["behaviour"]
+        task["downloads"] = task.get("downloads", 0) + 1
+        if behaviour == "flaky_download" and task["downloads"] <= 2:
+            return 500, b"<Error><Code>InternalError</Code></Error>", "application/xml", 0
+        redirects = {
+            "redirect_home": f"{task_id}.mp4?moved=1",
+            "redirect_private": f"http://10.0.0.7/files/{task_id}.mp4",
+            "redirect_link_local": "http://169.254.169.254/latest/meta-data/",
+        }
+        if behaviour in redirects and not url.query:
+            return 302, StreamedBody((b"",), headers=(("Location", redirects[behaviour]),)), "text/plain", 0
+        if behaviour == "slow_download":
+            pieces = tuple(STUB_VIDEO[i:i + 8] for i in range(0, len(STUB_VIDEO), 8))
+            return 200, StreamedBody(pieces, pause=self.slow_seconds / len(pieces)), "video/mp4", 0
+        if behaviour == "unsized_download":
+            return 200, StreamedBody((STUB_VIDEO[:40], STUB_VIDEO[40:]), sized=False), "video/mp4", 0
+        return 200, STUB_VIDEO, "video/mp4", 0

@@ -5,7 +5,7 @@ Errors are sorted into two families:
   1302/1303, a malformed body). ``generate_with_retry`` waits with exponential backoff and full
   jitter, then tries again.
 - ``FinalProviderError``: trying again cannot help (safety block, bad input, the provider
-  account's billing, an expired result URL). The job fails at once.
+  account's billing, an expired or refused result URL). The job fails at once.
 Each error carries a short ``code`` for logs and the admin, and a ``user_message`` fit to show
 the customer (lazy, so it renders in the customer's language).
 """
@@ -17,11 +17,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -94,9 +97,25 @@ class ProviderAuthError(ProviderBillingError):
     code = "provider_auth"
 
 
-class ResultExpired(FinalProviderError):
-    code = "result_expired"
+class ResultDownloadFailed(FinalProviderError):
+    """The provider made the result (and was paid) but it could not be fetched."""
+
+    code = "download_failed"
     user_message = _("The result could not be downloaded. The money was returned to your balance.")
+
+
+class ResultExpired(ResultDownloadFailed):
+    code = "result_expired"
+
+
+class UnsafeResultURL(ResultDownloadFailed):
+    """The result URL is not public HTTPS: another scheme, an internal address, too many redirects."""
+
+    code = "unsafe_result_url"
+
+
+class ResultTooLarge(ResultDownloadFailed):
+    code = "result_too_large"
 
 
 class ProviderNotConfigured(FinalProviderError):
@@ -205,23 +224,42 @@ class BaseAIProvider(ABC):
         """``generate`` with retries of retryable errors; a final error is raised at once.
 
         Unknown exceptions are not retried: they are bugs, and the job fails with a generic
-        message. ``JobCancelled`` passes through untouched.
+        message. ``JobCancelled`` passes through untouched. A provider whose attempt is paid
+        once it got past a point (a Kling task was created) must not raise a retryable error
+        after that point: it retries its later steps itself (see ``call_with_retry``).
         """
         reporter = reporter or ProgressReporter()
-        policy = policy or RetryPolicy()
-        attempt = 0
-        while True:
-            reporter.check_cancelled()
-            try:
-                return self.generate(request, reporter)
-            except RetryableProviderError as exc:
-                attempt += 1
-                if attempt >= policy.attempts:
-                    logger.warning("%s: giving up after %s attempts: %s", self.name, attempt, exc)
-                    raise
-                wait = policy.delay(attempt - 1, exc)
-                logger.info("%s: %s (attempt %s), retrying in %.2fs", self.name, exc, attempt, wait)
-                _sleep_watching(reporter, wait, sleep)
+        return call_with_retry(lambda: self.generate(request, reporter), reporter, policy=policy, sleep=sleep,
+                               what=self.name)
+
+
+def call_with_retry(
+    attempt: Callable[[], T],
+    reporter: ProgressReporter,
+    *,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    what: str = "provider",
+) -> T:
+    """``attempt()`` until it succeeds, retrying ``RetryableProviderError`` with backoff.
+
+    After ``policy.attempts`` attempts the last retryable error is raised; any other exception
+    at once. The cancel flag is checked before each attempt and during each wait.
+    """
+    policy = policy or RetryPolicy()
+    tries = 0
+    while True:
+        reporter.check_cancelled()
+        try:
+            return attempt()
+        except RetryableProviderError as exc:
+            tries += 1
+            if tries >= policy.attempts:
+                logger.warning("%s: giving up after %s attempts: %s", what, tries, exc)
+                raise
+            wait = policy.delay(tries - 1, exc)
+            logger.info("%s: %s (attempt %s), retrying in %.2fs", what, exc, tries, wait)
+            _sleep_watching(reporter, wait, sleep)
 
 
 def _sleep_watching(reporter: ProgressReporter, seconds: float, sleep: Callable[[float], None]) -> None:

@@ -1,9 +1,32 @@
-"""``requests`` calls shared by the real clients: transport failures become provider errors."""
+"""``requests`` calls shared by the real clients: transport failures become provider errors.
+
+``download_result`` fetches a result file a provider points at (a Kling video URL): such a URL
+comes from outside, so it is held to plain public HTTPS, a size cap and a deadline.
+"""
 from __future__ import annotations
 
-import requests
+import ipaddress
+import socket
+import time
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .base import MalformedResponse, ProviderTimeout, ProviderUnavailable
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from .base import (
+    MalformedResponse,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ResultExpired,
+    ResultTooLarge,
+    UnsafeResultURL,
+)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+DOWNLOAD_CHUNK = 64 * 1024
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def send(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> requests.Response:
@@ -31,3 +54,160 @@ def retry_after(response: requests.Response) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+# --- result downloads ---------------------------------------------------------------------------
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine literally (``localhost``, 127.x, ::1): a local stub."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_loopback: bool) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return allow_loopback
+    return address.is_global and not (
+        address.is_private or address.is_link_local or address.is_reserved or address.is_multicast
+        or address.is_unspecified
+    )
+
+
+def checked_address(host: str, port: int, *, allow_loopback: bool = False) -> str:
+    """The address to connect to for ``host``; ``UnsafeResultURL`` if any address it has is internal.
+
+    Every address the name resolves to is checked (a name with one public and one private
+    address is refused), so the one returned is safe to connect to whichever it is.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ProviderUnavailable(f"cannot resolve {host}: {exc}") from exc
+    addresses = [ipaddress.ip_address(info[4][0].partition("%")[0]) for info in infos]
+    if not addresses:
+        raise ProviderUnavailable(f"{host} has no address")
+    refused = [str(a) for a in addresses if not _public(a, allow_loopback=allow_loopback)]
+    if refused:
+        raise UnsafeResultURL(f"{host} resolves to an internal address {', '.join(refused)}")
+    return str(addresses[0])
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends to a URL whose host was replaced by a checked address; TLS still names the host.
+
+    SNI and the certificate check use ``server_hostname``, so HTTPS verifies the real name while
+    the connection goes to the address that was checked (no second DNS lookup to rebind).
+    """
+
+    def __init__(self, server_hostname: str):
+        self.server_hostname = server_hostname
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        super().init_poolmanager(connections, maxsize, block, server_hostname=self.server_hostname, **pool_kwargs)
+
+
+def download_result(
+    url: str, *, max_bytes: int, deadline: float, timeout: float, allow_http: bool = False,
+    allow_loopback: bool = False,
+) -> bytes:
+    """The body of ``url``, fetched under the rules for URLs a provider hands out.
+
+    - Only ``https`` (``http`` too with ``allow_http``: a local stub); redirects are followed by
+      hand, at most ``MAX_REDIRECTS``, each hop held to the same rules.
+    - Each hop's host is resolved once and refused if any address is loopback (unless
+      ``allow_loopback``), private, link-local, reserved, multicast or unspecified; the request
+      then goes to that checked address (see ``_PinnedAdapter``), so DNS rebinding between the
+      check and the connection is not possible. Environment proxies are not used, for the same
+      reason: the address checked must be the one connected to.
+    - At most ``max_bytes`` (a larger Content-Length is refused before reading; the body is
+      counted as it arrives, decoded) and ``deadline`` seconds for the whole download, all hops
+      included: each socket wait is cut to the time left, so a server dripping bytes cannot
+      stretch it. ``timeout`` bounds each connect and read.
+
+    Raises ``UnsafeResultURL`` / ``ResultTooLarge`` / ``ResultExpired`` (403/404/410), final;
+    ``ProviderTimeout`` / ``ProviderUnavailable`` / ``MalformedResponse``, retryable.
+    """
+    ends = time.monotonic() + deadline
+    with requests.Session() as session:
+        session.trust_env = False
+        for _hop in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+                raise UnsafeResultURL(f"result URL scheme {parts.scheme!r} refused")
+            host = parts.hostname
+            if not host:
+                raise UnsafeResultURL("result URL without a host")
+            try:
+                port = parts.port or DEFAULT_PORTS[parts.scheme]
+            except ValueError as exc:
+                raise UnsafeResultURL(f"result URL with a bad port: {exc}") from None
+            address = checked_address(host, port, allow_loopback=allow_loopback)
+            pinned = f"[{address}]" if ":" in address else address
+            if parts.port:
+                pinned += f":{parts.port}"
+            session.mount(f"{parts.scheme}://", _PinnedAdapter(host))
+            left = _time_left(ends, deadline)
+            wait = min(timeout, left)
+            response = send(
+                session, "GET", urlunsplit((parts.scheme, pinned, parts.path or "/", parts.query, "")),
+                timeout=(wait, wait), stream=True, allow_redirects=False,
+                headers={"Host": parts.netloc.rpartition("@")[2]},
+            )
+            with response:
+                if response.status_code in REDIRECT_STATUSES:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise MalformedResponse(f"redirect {response.status_code} without a Location")
+                    url = urljoin(url, location)
+                    continue
+                if response.status_code in (403, 404, 410):
+                    raise ResultExpired(f"result URL answered {response.status_code}")
+                if response.status_code != 200:
+                    raise ProviderUnavailable(f"result download answered {response.status_code}")
+                return _read_capped(response, max_bytes=max_bytes, ends=ends, deadline=deadline, timeout=timeout)
+    raise UnsafeResultURL(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _time_left(ends: float, deadline: float) -> float:
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise ProviderTimeout(f"result download took longer than {deadline:g}s")
+    return left
+
+
+def _read_capped(response: requests.Response, *, max_bytes: int, ends: float, deadline: float, timeout: float) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ResultTooLarge(f"result of {declared} bytes, more than {max_bytes}")
+    # The socket of this response: each wait on it is cut to the time left before the deadline.
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = _time_left(ends, deadline)
+        if sock is not None:
+            sock.settimeout(min(timeout, left))
+        try:
+            chunk = response.raw.read1(DOWNLOAD_CHUNK, decode_content=True)
+        except (urllib3.exceptions.ReadTimeoutError, socket.timeout) as exc:
+            raise ProviderTimeout(f"result download stalled: {exc}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ProviderUnavailable(f"result download broke off: {exc}") from exc
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResultTooLarge(f"result larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    if not size:
+        raise MalformedResponse("empty result")
+    return b"".join(chunks)

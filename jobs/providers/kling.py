@@ -6,6 +6,13 @@ A task is created with ``POST /v1/videos/text2video`` or ``/v1/videos/image2vide
 with ``GET /v1/videos/<endpoint>/<task_id>`` until ``task_status`` is ``succeed`` or
 ``failed``; the video URL in ``task_result.videos`` expires, so it is downloaded at once.
 
+Once a task is created it is paid for, so nothing after the create may raise a retryable error
+(``generate_with_retry`` would create and pay for a second task): polls are retried by polling,
+and the download is retried as a download of the same task's URL (``fetch_video``). The URL is
+fetched by ``http.download_result``: public HTTPS only, ``VIDEO_MAX_BYTES`` and
+``VIDEO_DOWNLOAD_TIMEOUT``; plain HTTP and loopback only when ``KLING_API_URL`` itself is a
+loopback stub.
+
 Answers carry a business ``code`` (0 = success) beside the HTTP status; the code decides:
 1000-1004 authentication, 1100-1103 the account (arrears, resource pack), 1200-1201 parameters,
 1300-1301 platform strategy and content safety, 1302-1303 rate and concurrency limits (retry),
@@ -36,12 +43,14 @@ from .base import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
-    ResultExpired,
+    ResultDownloadFailed,
     RetryableProviderError,
+    RetryPolicy,
     SafetyBlocked,
     VideoProvider,
+    call_with_retry,
 )
-from .http import json_body, retry_after, send
+from .http import download_result, is_loopback_url, json_body, retry_after, send
 
 ASPECT_RATIOS = {"16:9", "9:16", "1:1"}
 POLL_ERRORS_TOLERATED = 5
@@ -89,7 +98,7 @@ class KlingVideoProvider(VideoProvider):
     def __init__(self, *, api_key: str | None = None, api_url: str | None = None, model: str | None = None,
                  timeout: float | None = None, poll_interval: float | None = None,
                  task_timeout: float | None = None, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, local_results: bool | None = None):
         self.access_key, self.secret_key = split_key(api_key if api_key is not None else settings.KLING_API_KEY)
         self.api_url = (api_url or settings.KLING_API_URL).rstrip("/")
         self.model = model or settings.KLING_MODEL
@@ -98,6 +107,11 @@ class KlingVideoProvider(VideoProvider):
         self.task_timeout = task_timeout if task_timeout is not None else settings.KLING_TASK_TIMEOUT
         self.session = session or requests.Session()
         self.sleep = sleep
+        # Result URLs over plain HTTP and on loopback: only from a local stub (the default decides
+        # by KLING_API_URL), never from the real API.
+        self.local_results = is_loopback_url(self.api_url) if local_results is None else local_results
+        self.video_max_bytes = settings.VIDEO_MAX_BYTES
+        self.download_timeout = settings.VIDEO_DOWNLOAD_TIMEOUT
 
     # --- protocol ---
 
@@ -157,9 +171,9 @@ class KlingVideoProvider(VideoProvider):
         task = self.wait_for(endpoint, str(task_id), reporter)
         videos = (task.get("task_result") or {}).get("videos") or []
         if not videos or not videos[0].get("url"):
-            raise MalformedResponse(f"task {task_id} succeeded without a video")
+            raise ResultDownloadFailed(f"task {task_id} succeeded without a video")
         reporter.report(95)
-        content = self.download(videos[0]["url"])
+        content = self.fetch_video(str(task_id), str(videos[0]["url"]), reporter)
         return GenerationResult(media=[GeneratedMedia(content=content, mime_type="video/mp4")])
 
     def wait_for(self, endpoint: str, task_id: str, reporter: ProgressReporter) -> dict:
@@ -170,11 +184,12 @@ class KlingVideoProvider(VideoProvider):
             try:
                 task = self._call("GET", f"/v1/videos/{endpoint}/{task_id}")
                 transient = 0
-            except RetryableProviderError:
+            except RetryableProviderError as exc:
                 # Retried here, not by generate_with_retry: that would start a second paid task.
                 transient += 1
                 if transient >= POLL_ERRORS_TOLERATED:
-                    raise
+                    raise FinalProviderError(f"task {task_id}: {transient} polls failed",
+                                             user_message=exc.user_message) from exc
                 reporter.check_cancelled()
                 self.sleep(self.poll_interval)
                 continue
@@ -187,7 +202,8 @@ class KlingVideoProvider(VideoProvider):
                     raise SafetyBlocked(f"task {task_id} failed: {message}")
                 raise FinalProviderError(f"task {task_id} failed: {message}")
             if status not in ("submitted", "processing"):
-                raise MalformedResponse(f"task {task_id}: unknown status {status!r}")
+                raise FinalProviderError(f"task {task_id}: unknown status {status!r}",
+                                         user_message=MalformedResponse.user_message)
             elapsed = time.monotonic() - started
             if elapsed > self.task_timeout:
                 # Not retryable: a new task would be a second paid generation.
@@ -197,12 +213,20 @@ class KlingVideoProvider(VideoProvider):
             reporter.report(10 + int(80 * min(elapsed / (expected * 3), 1) ** 0.5 * 0.99))
             self.sleep(self.poll_interval)
 
+    def fetch_video(self, task_id: str, url: str, reporter: ProgressReporter) -> bytes:
+        """The video of the succeeded task ``task_id``, download failures retried as downloads.
+
+        Retryable failures (a 5xx, a broken connection, the deadline) are retried here with the
+        usual backoff; when they persist the job fails with a final error, never a new task.
+        """
+        try:
+            return call_with_retry(lambda: self.download(url), reporter, policy=RetryPolicy(), sleep=self.sleep,
+                                   what=f"{self.name} task {task_id} download")
+        except RetryableProviderError as exc:
+            raise ResultDownloadFailed(f"task {task_id}: {exc}") from exc
+
     def download(self, url: str) -> bytes:
-        response = send(self.session, "GET", url, timeout=self.timeout)
-        if response.status_code in (403, 404, 410):
-            raise ResultExpired(f"video URL answered {response.status_code}")
-        if response.status_code != 200:
-            raise ProviderUnavailable(f"video download answered {response.status_code}")
-        if not response.content:
-            raise MalformedResponse("empty video")
-        return response.content
+        return download_result(
+            url, max_bytes=self.video_max_bytes, deadline=self.download_timeout, timeout=self.timeout,
+            allow_http=self.local_results, allow_loopback=self.local_results,
+        )

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
+import time
 
 import jwt
 import pytest
+from django.utils import translation
 from PIL import Image
 
 from jobs.providers import base
@@ -22,11 +25,15 @@ from jobs.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    ResultDownloadFailed,
     ResultExpired,
+    ResultTooLarge,
     SafetyBlocked,
+    UnsafeResultURL,
 )
 from jobs.providers.fake import FakeProvider
 from jobs.providers.gemini import GeminiImageProvider
+from jobs.providers.http import checked_address, download_result
 from jobs.providers.kling import KlingVideoProvider, make_token, split_key
 from jobs.providers.registry import provider_name_for
 
@@ -242,6 +249,164 @@ def test_kling_cancel_is_noticed_at_the_next_poll(kling_stub):
     with pytest.raises(JobCancelled):
         kling(kling_stub).generate_with_retry(VIDEO, Recorder(cancel_after=2))
     assert not any(r["path"].startswith("/files/") for r in kling_stub.requests)
+
+
+# --- Kling: the result download ---------------------------------------------------------------
+
+
+def creates(stub) -> int:
+    return len([r for r in stub.requests if r["method"] == "POST"])
+
+
+def downloads(stub) -> int:
+    return len([r for r in stub.requests if r["path"].startswith("/files/")])
+
+
+def test_kling_download_that_fails_twice_is_retried_as_a_download_of_the_one_task(kling_stub, settings):
+    settings.AI_RETRY_ATTEMPTS = 3
+    kling_stub.script("flaky_download")
+    result = kling(kling_stub).generate_with_retry(VIDEO)
+    assert result.media[0].content[4:8] == b"ftyp"
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 3
+
+
+def test_kling_download_that_keeps_failing_ends_final_without_a_second_task(kling_stub, settings):
+    settings.AI_RETRY_ATTEMPTS = 2
+    kling_stub.script("flaky_download")
+    with pytest.raises(ResultDownloadFailed) as failure:
+        kling(kling_stub).generate_with_retry(VIDEO)
+    assert not failure.value.retryable
+    with translation.override("en"):
+        assert "could not be downloaded" in str(failure.value.user_message)
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 2
+
+
+def test_kling_polls_that_keep_failing_end_final_without_a_second_task(kling_stub):
+    kling_stub.script("poll_down")
+    with pytest.raises(FinalProviderError):
+        kling(kling_stub).generate_with_retry(VIDEO)
+    assert creates(kling_stub) == 1
+
+
+def test_kling_http_result_url_is_refused_when_the_api_is_not_a_loopback_stub(kling_stub):
+    with pytest.raises(UnsafeResultURL) as failure:
+        kling(kling_stub, local_results=False).generate_with_retry(VIDEO)
+    with translation.override("en"):
+        assert "could not be downloaded" in str(failure.value.user_message)
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 0
+
+
+def test_only_a_loopback_api_url_allows_local_results():
+    def provider(url):
+        return KlingVideoProvider(api_key="a:s", api_url=url)
+
+    assert provider("http://127.0.0.1:8001").local_results and provider("http://localhost:9").local_results
+    assert not provider("https://api-singapore.klingai.com").local_results
+    assert not provider("http://10.0.0.5:8000").local_results
+
+
+def test_a_loopback_result_url_is_refused_unless_loopback_is_allowed(kling_stub):
+    kling(kling_stub).generate_with_retry(VIDEO)
+    url = f"{kling_stub.url}/files/{next(iter(kling_stub.tasks))}.mp4"
+    before = downloads(kling_stub)
+    with pytest.raises(UnsafeResultURL):
+        download_result(url, max_bytes=10**6, deadline=5, timeout=5, allow_http=True, allow_loopback=False)
+    assert downloads(kling_stub) == before  # refused before connecting
+
+
+@pytest.mark.parametrize("behaviour", ["redirect_private", "redirect_link_local"])
+def test_a_redirect_to_an_internal_address_is_refused_at_that_hop(kling_stub, behaviour):
+    kling_stub.script(behaviour)
+    with pytest.raises(UnsafeResultURL):
+        kling(kling_stub).generate_with_retry(VIDEO)
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 1
+
+
+def test_a_redirect_to_an_allowed_address_is_followed(kling_stub):
+    kling_stub.script("redirect_home")
+    assert kling(kling_stub).generate_with_retry(VIDEO).media[0].content[4:8] == b"ftyp"
+    assert [r["path"].rsplit("?", 1)[-1] for r in kling_stub.requests if r["path"].startswith("/files/")][-1] == "moved=1"
+
+
+@pytest.mark.parametrize("behaviour", ["success", "unsized_download"])
+def test_a_video_over_the_byte_cap_is_refused_and_not_retried(kling_stub, settings, behaviour):
+    settings.VIDEO_MAX_BYTES = 50  # the stub's video has 88 bytes
+    kling_stub.script(behaviour)
+    with pytest.raises(ResultTooLarge):
+        kling(kling_stub).generate_with_retry(VIDEO)
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 1
+
+
+def test_a_download_over_the_deadline_is_cut_and_retried_as_a_download(kling_stub, settings):
+    settings.VIDEO_DOWNLOAD_TIMEOUT = 0.3  # the stub drips the video over 1 s, each piece well within the read timeout
+    settings.AI_RETRY_ATTEMPTS = 2
+    kling_stub.script("slow_download")
+    started = time.monotonic()
+    with pytest.raises(ResultDownloadFailed) as failure:
+        kling(kling_stub, timeout=5).generate_with_retry(VIDEO)
+    assert isinstance(failure.value.__cause__, ProviderTimeout)
+    assert time.monotonic() - started < 1.5
+    assert creates(kling_stub) == 1 and downloads(kling_stub) == 2
+
+
+def test_a_slow_download_within_the_deadline_completes(kling_stub):
+    kling_stub.script("slow_download")
+    assert kling(kling_stub).generate_with_retry(VIDEO).media[0].content[4:8] == b"ftyp"
+
+
+def fake_dns(monkeypatch, answers: dict[str, list]):
+    """``socket.getaddrinfo`` answering ``answers[host]`` (one list per lookup, the last repeated)."""
+    real = socket.getaddrinfo
+    lookups: dict[str, int] = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        count = lookups[host] = lookups.get(host, 0) + 1
+        addresses = answers[host][min(count, len(answers[host])) - 1]
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+    "224.0.0.1", "240.0.0.1", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+])
+def test_internal_addresses_are_refused_even_beside_a_public_one(monkeypatch, address):
+    fake_dns(monkeypatch, {"cdn.example": [["93.184.216.34", address]], "bad.example": [[address]]})
+    with pytest.raises(UnsafeResultURL):
+        checked_address("cdn.example", 443)
+    with pytest.raises(UnsafeResultURL):
+        checked_address("bad.example", 443)
+
+
+def test_a_public_address_is_accepted_and_loopback_only_when_allowed(monkeypatch):
+    fake_dns(monkeypatch, {"cdn.example": [["93.184.216.34", "2606:2800:220:1::1"]], "local.example": [["127.0.0.1"]]})
+    assert checked_address("cdn.example", 443) == "93.184.216.34"
+    assert checked_address("local.example", 80, allow_loopback=True) == "127.0.0.1"
+    with pytest.raises(UnsafeResultURL):
+        checked_address("local.example", 80)
+
+
+def test_the_download_connects_to_the_checked_address_not_to_a_second_lookup(kling_stub, monkeypatch):
+    kling(kling_stub).generate_with_retry(VIDEO)
+    task_id = next(iter(kling_stub.tasks))
+    port = kling_stub.server.server_address[1]
+    # DNS rebinding: the name answers loopback (allowed here) once, then an address that must never be used.
+    lookups = fake_dns(monkeypatch, {"video.kling.test": [["127.0.0.1"], ["10.0.0.9"]]})
+    content = download_result(f"http://video.kling.test:{port}/files/{task_id}.mp4", max_bytes=10**6, deadline=5,
+                              timeout=2, allow_http=True, allow_loopback=True)
+    assert content[4:8] == b"ftyp" and lookups == {"video.kling.test": 1}
+    assert kling_stub.requests[-1]["headers"]["Host"] == f"video.kling.test:{port}"
+
+
+def test_ftp_and_other_schemes_are_refused():
+    for url in ("ftp://example.com/video.mp4", "file:///etc/passwd", "http://example.com/video.mp4"):
+        with pytest.raises(UnsafeResultURL):
+            download_result(url, max_bytes=10, deadline=1, timeout=1)
 
 
 # --- the fake and the registry --------------------------------------------------------------

@@ -229,6 +229,30 @@ def test_retryable_errors_then_success_charge_once(funded_customer, no_enqueue, 
     assert get_balance(funded_customer) == 100_000 - 5000 and find_drift() == []
 
 
+def test_a_download_that_fails_twice_completes_the_job_with_one_paid_task(funded_customer, no_enqueue, settings,
+                                                                         kling_stub):
+    settings.AI_PROVIDER = "real"
+    kling_stub.script("flaky_download")
+    job = services.submit_job(customer=funded_customer, kind="video_text", prompt="surf", duration=5)
+    assert run_job(job.pk) == "completed"
+    assert len([r for r in kling_stub.requests if r["method"] == "POST"]) == 1
+    assert transfers_of(job, TransferKind.POST) == 1
+    assert get_balance(funded_customer) == 100_000 - 5000 and find_drift() == []
+
+
+def test_a_refused_result_url_fails_the_job_refunded_with_the_customers_message(no_enqueue, settings, kling_stub):
+    settings.AI_PROVIDER = "real"
+    customer = make_customer(balance=100_000, language="en")
+    kling_stub.script("redirect_link_local")
+    job = services.submit_job(customer=customer, kind="video_text", prompt="surf", duration=5)
+    assert run_job(job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.error_code == "unsafe_result_url" and "could not be downloaded" in job.error
+    assert job.cost_actual is None and transfers_of(job, TransferKind.VOID) == 1
+    assert get_balance(customer) == 100_000 and get_held(customer) == 0 and find_drift() == []
+    assert len([r for r in kling_stub.requests if r["method"] == "POST"]) == 1
+
+
 def test_retries_exhausted_refund(funded_customer, no_enqueue, settings):
     settings.FAKE_PROVIDER_FAILURE_RATE = 1.0
     job = services.submit_job(customer=funded_customer, kind="image", prompt="unlucky")
