@@ -11,8 +11,9 @@ import time
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+
+from genbot.streaming import BodyTimedOut, BodyTooLarge, StreamError, read_body, time_left
 
 from .base import (
     MalformedResponse,
@@ -25,7 +26,6 @@ from .base import (
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-DOWNLOAD_CHUNK = 64 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -128,10 +128,9 @@ def download_result(
       then goes to that checked address (see ``_PinnedAdapter``), so DNS rebinding between the
       check and the connection is not possible. Environment proxies are not used, for the same
       reason: the address checked must be the one connected to.
-    - At most ``max_bytes`` (a larger Content-Length is refused before reading; the body is
-      counted as it arrives, decoded) and ``deadline`` seconds for the whole download, all hops
-      included: each socket wait is cut to the time left, so a server dripping bytes cannot
-      stretch it. ``timeout`` bounds each connect and read.
+    - At most ``max_bytes`` and ``deadline`` seconds for the whole download, all hops included
+      (``genbot.streaming.read_body``: a server dripping bytes cannot stretch it). ``timeout``
+      bounds each connect and read.
 
     Raises ``UnsafeResultURL`` / ``ResultTooLarge`` / ``ResultExpired`` (403/404/410), final;
     ``ProviderTimeout`` / ``ProviderUnavailable`` / ``MalformedResponse``, retryable.
@@ -155,8 +154,10 @@ def download_result(
             if parts.port:
                 pinned += f":{parts.port}"
             session.mount(f"{parts.scheme}://", _PinnedAdapter(host))
-            left = _time_left(ends, deadline)
-            wait = min(timeout, left)
+            try:
+                wait = min(timeout, time_left(ends))
+            except BodyTimedOut as exc:
+                raise ProviderTimeout(f"result download took longer than {deadline:g}s") from exc
             response = send(
                 session, "GET", urlunsplit((parts.scheme, pinned, parts.path or "/", parts.query, "")),
                 timeout=(wait, wait), stream=True, allow_redirects=False,
@@ -173,41 +174,15 @@ def download_result(
                     raise ResultExpired(f"result URL answered {response.status_code}")
                 if response.status_code != 200:
                     raise ProviderUnavailable(f"result download answered {response.status_code}")
-                return _read_capped(response, max_bytes=max_bytes, ends=ends, deadline=deadline, timeout=timeout)
+                try:
+                    content = read_body(response, max_bytes=max_bytes, ends=ends, timeout=timeout)
+                except BodyTooLarge as exc:
+                    raise ResultTooLarge(f"result {exc}") from exc
+                except BodyTimedOut as exc:
+                    raise ProviderTimeout(f"result download (deadline {deadline:g}s): {exc}") from exc
+                except StreamError as exc:
+                    raise ProviderUnavailable(f"result download broke off: {exc}") from exc
+                if not content:
+                    raise MalformedResponse("empty result")
+                return content
     raise UnsafeResultURL(f"more than {MAX_REDIRECTS} redirects")
-
-
-def _time_left(ends: float, deadline: float) -> float:
-    left = ends - time.monotonic()
-    if left <= 0:
-        raise ProviderTimeout(f"result download took longer than {deadline:g}s")
-    return left
-
-
-def _read_capped(response: requests.Response, *, max_bytes: int, ends: float, deadline: float, timeout: float) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ResultTooLarge(f"result of {declared} bytes, more than {max_bytes}")
-    # The socket of this response: each wait on it is cut to the time left before the deadline.
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        left = _time_left(ends, deadline)
-        if sock is not None:
-            sock.settimeout(min(timeout, left))
-        try:
-            chunk = response.raw.read1(DOWNLOAD_CHUNK, decode_content=True)
-        except (urllib3.exceptions.ReadTimeoutError, socket.timeout) as exc:
-            raise ProviderTimeout(f"result download stalled: {exc}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ProviderUnavailable(f"result download broke off: {exc}") from exc
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > max_bytes:
-            raise ResultTooLarge(f"result larger than {max_bytes} bytes")
-        chunks.append(chunk)
-    if not size:
-        raise MalformedResponse("empty result")
-    return b"".join(chunks)
