@@ -144,6 +144,8 @@ BOT_DEMO_TOKEN = env("BOT_DEMO_TOKEN", default="123456789:sandbox-demo-token")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_POLL_TIMEOUT = env.int("TELEGRAM_POLL_TIMEOUT", default=20)
+# Seconds the download of a file the customer sent (getFile, at most 20 MB) may take in all.
+TELEGRAM_FILE_TIMEOUT = env.float("TELEGRAM_FILE_TIMEOUT", default=30.0)
 # Handlers are short (a few queries, one outbox row); more threads mostly add GIL waits to each.
 BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=2)
 # Outgoing flood limits (Telegram: ~1 message a second per chat, 30 a second overall).
@@ -241,8 +243,10 @@ JOB_FALLBACK_THREADS = env.int("JOB_FALLBACK_THREADS", default=4)
 # Seconds a Redis health answer is trusted, and how long a ping may take.
 JOB_REDIS_CHECK_INTERVAL = env.float("JOB_REDIS_CHECK_INTERVAL", default=10.0)
 JOB_REDIS_TIMEOUT = env.float("JOB_REDIS_TIMEOUT", default=0.5)
-# Input media: largest upload in bytes, smallest side in pixels for image-to-video.
+# Input media: largest upload in bytes, most pixels (width * height, checked before decoding),
+# smallest side in pixels for image-to-video.
 JOB_MAX_INPUT_BYTES = env.int("JOB_MAX_INPUT_BYTES", default=10 * 1024 * 1024)
+JOB_MAX_INPUT_PIXELS = env.int("JOB_MAX_INPUT_PIXELS", default=40_000_000)
 JOB_MIN_VIDEO_IMAGE_SIDE = env.int("JOB_MIN_VIDEO_IMAGE_SIDE", default=300)
 JOB_MAX_PROMPT_LENGTH = env.int("JOB_MAX_PROMPT_LENGTH", default=2500)
 # Default prices in kopecks (staff override them per kind/provider/mode/duration in the admin).

@@ -50,6 +50,14 @@ class MediaTooLarge(InvalidJobInput):
         super().__init__(megabytes=max(1, limit_bytes // (1024 * 1024)))
 
 
+class ImageTooManyPixels(InvalidJobInput):
+    default_message = _("The picture is too large: send one of at most %(megapixels)s megapixels.")
+
+    def __init__(self, *, limit_pixels: int):
+        self.limit_pixels = limit_pixels
+        super().__init__(megapixels=max(1, limit_pixels // 1_000_000))
+
+
 class ImageTooSmall(InvalidJobInput):
     default_message = _("The picture is too small for a video: each side must be at least %(pixels)s pixels.")
 

@@ -29,6 +29,7 @@ from billing.models import Customer
 from . import queueing
 from .exceptions import (
     EmptyPrompt,
+    ImageTooManyPixels,
     ImageTooSmall,
     InvalidJobInput,
     InvalidJobOption,
@@ -104,15 +105,25 @@ def check_job_input(
 
 
 def _check_image(data: bytes, *, min_side: int) -> str:
+    """The picture's MIME type, read from its header only: nothing is decoded here.
+
+    A few kilobytes can declare billions of pixels (a decompression bomb): the declared size is
+    checked against ``JOB_MAX_INPUT_PIXELS`` before anything (a provider, the fake) decodes it.
+    """
     if len(data) > settings.JOB_MAX_INPUT_BYTES:
         raise MediaTooLarge(limit_bytes=settings.JOB_MAX_INPUT_BYTES)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format, (width, height) = image.format, image.size
+    except Image.DecompressionBombError:
+        # Pillow refuses to open over twice its own limit (MAX_IMAGE_PIXELS).
+        raise ImageTooManyPixels(limit_pixels=settings.JOB_MAX_INPUT_PIXELS) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise UnsupportedMedia() from None
     if image_format not in IMAGE_FORMATS:
         raise UnsupportedMedia()
+    if width * height > settings.JOB_MAX_INPUT_PIXELS:
+        raise ImageTooManyPixels(limit_pixels=settings.JOB_MAX_INPUT_PIXELS)
     if min(width, height) < min_side:
         raise ImageTooSmall(min_side=min_side)
     return IMAGE_FORMATS[image_format]

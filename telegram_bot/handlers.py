@@ -25,6 +25,7 @@ from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import keyboards, outbox, texts
+from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
 from telegram_bot.middleware import forget_customer
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
@@ -207,7 +208,7 @@ class Handlers:
         image = None
         try:
             if draft.get("file_id"):
-                image = self.bot.download_file(self.bot.get_file(draft["file_id"]).file_path)
+                image = download_telegram_file(self.bot, draft["file_id"], max_bytes=settings.JOB_MAX_INPUT_BYTES)
             options = draft.get("options") or {}
             job = job_services.submit_job(
                 customer=customer, kind=draft["kind"], prompt=draft["prompt"], input_image=image,
@@ -218,6 +219,11 @@ class Handlers:
                          keyboards.topup_button())
         except (JobError, BillingError) as exc:
             return reply(chat_id, str(exc))
+        except FileTooLarge as exc:
+            return reply(chat_id, texts.file_too_large(exc.limit))
+        except FileDownloadError as exc:
+            logger.warning("chat %s: the photo could not be downloaded: %s", chat_id, exc)
+            return reply(chat_id, texts.file_download_failed())
         outbox.topic_message(chat_id, f"job:{job.pk}", texts.job_progress(job), reply_markup=keyboards.cancel_job(job.pk))
 
     def _cancel_job(self, query, customer, job_id: str):

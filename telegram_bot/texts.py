@@ -95,6 +95,10 @@ def file_too_large(limit_bytes: int) -> str:
     return _("The file is too large: send one under %(megabytes)s MB.") % {"megabytes": max(1, limit_bytes // (1024 * 1024))}
 
 
+def file_download_failed() -> str:
+    return _("I could not get your photo from Telegram. Please send it again.")
+
+
 def send_as_photo() -> str:
     return _("Send the picture as a photo (not as a file), with a caption saying what to do.")
 

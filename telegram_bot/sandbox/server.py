@@ -53,6 +53,8 @@ class SandboxState:
         self.chats: dict[int, list[dict]] = {}
         self._message_ids: dict[int, itertools.count] = {}
         self.files: dict[str, tuple[bytes, str, str]] = {}
+        # file_id -> seconds a download of that file waits before answering (a stalled server).
+        self.stalled_files: dict[str, float] = {}
         self.pre_checkouts: dict[str, dict] = {}
         self.callback_answers: dict[str, dict] = {}
         self.refunds: list[dict] = []
@@ -498,7 +500,13 @@ class _Handler(BaseHTTPRequestHandler):
             if item is None:
                 return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             data, mime, _name = item
-            return self._send(200, data, mime)
+            stall = state.stalled_files.get(download["file_id"])
+            if stall:
+                time.sleep(stall)
+            try:
+                return self._send(200, data, mime)
+            except (BrokenPipeError, ConnectionResetError):
+                return None  # the bot gave up waiting
         try:
             if url.path in ("/", "/chat", "/chat/"):
                 return self._send(200, render_chat_page().encode(), "text/html; charset=utf-8")

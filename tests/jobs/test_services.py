@@ -21,7 +21,7 @@ from jobs.models import Job, JobStatus, Price
 from jobs.selectors import estimate_price
 from jobs.signals import job_finished, job_progress
 from jobs.tasks import run_job
-from tests.helpers import make_customer, run_concurrently
+from tests.helpers import decompression_bomb_png, make_customer, run_concurrently
 
 from tests.helpers import wait_until
 
@@ -103,6 +103,37 @@ def test_oversized_media_is_refused(funded_customer, no_enqueue, settings):
     settings.JOB_MAX_INPUT_BYTES = 1000
     with pytest.raises(exceptions.MediaTooLarge):
         services.submit_job(customer=funded_customer, kind="image_edit", prompt="x", input_image=picture())
+
+
+@pytest.mark.parametrize("kind", ["image_edit", "video_image"])
+def test_a_decompression_bomb_is_refused_as_too_large_before_money_moves(funded_customer, no_enqueue, kind):
+    bomb = decompression_bomb_png()
+    assert len(bomb) < 100
+    with pytest.raises(exceptions.ImageTooManyPixels) as caught:
+        services.submit_job(customer=funded_customer, kind=kind, prompt="x", input_image=bomb)
+    with translation.override("en"):
+        assert str(caught.value) == "The picture is too large: send one of at most 40 megapixels."
+    assert Job.objects.count() == 0 and get_held(funded_customer) == 0 and get_balance(funded_customer) == 100_000
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(funded_customer, no_enqueue, settings, monkeypatch):
+    settings.JOB_MAX_INPUT_PIXELS = 400 * 400 - 1
+    big = picture(size=(400, 400))
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("the picture was decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    with pytest.raises(exceptions.ImageTooManyPixels):
+        services.submit_job(customer=funded_customer, kind="image_edit", prompt="x", input_image=big)
+    # Below Pillow's own bomb limit but over ours: refused the same way.
+    with pytest.raises(exceptions.ImageTooManyPixels):
+        services.submit_job(customer=funded_customer, kind="image_edit", prompt="x",
+                            input_image=decompression_bomb_png(8000, 8000))
+    assert Job.objects.count() == 0 and get_held(funded_customer) == 0
+    settings.JOB_MAX_INPUT_PIXELS = 400 * 400
+    monkeypatch.undo()
+    assert services.submit_job(customer=funded_customer, kind="image_edit", prompt="x", input_image=big).pk
 
 
 def test_insufficient_funds_propagates_and_leaves_no_job_and_no_file(no_enqueue, settings):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
+from billing.models import Customer
+from billing.selectors import get_balance, get_held
 from jobs.models import Job
-from tests.helpers import make_customer
+from tests.helpers import decompression_bomb_png, make_customer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -82,6 +84,32 @@ def test_a_photo_that_is_not_a_picture_is_refused_at_confirmation_without_charge
     chat.press(offer, "Start for")
     chat.wait_text("JPEG, PNG or WebP")
     assert not Job.objects.filter(customer__telegram_id=chat.chat_id).exists()
+
+
+def test_a_decompression_bomb_photo_gets_the_too_large_answer_without_charge(bot):
+    chat = make_customer_chat(bot)
+    chat.send_photo("make it pop", data=decompression_bomb_png())
+    offer = chat.wait_text("Start?")
+    chat.press(offer, "Start for")
+    chat.wait_text("The picture is too large: send one of at most 40 megapixels.")
+    assert not Job.objects.filter(customer__telegram_id=chat.chat_id).exists()
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert get_balance(customer) == 100_000 and get_held(customer) == 0
+    _no_trace(chat)
+    _still_answers(chat)
+
+
+def test_a_photo_download_that_hangs_is_answered_with_send_it_again(bot, settings):
+    settings.TELEGRAM_FILE_TIMEOUT = 0.5
+    chat = make_customer_chat(bot)
+    chat.send_photo("make it pop")
+    offer = chat.wait_text("Start?")
+    [photo] = [m for m in chat.state.messages(chat.chat_id) if "photo" in m and not m["from"].get("is_bot")]
+    chat.state.stalled_files[photo["photo"][-1]["file_id"]] = 5
+    chat.press(offer, "Start for")
+    chat.wait_text("could not get your photo", timeout=4)
+    assert not Job.objects.filter(customer__telegram_id=chat.chat_id).exists()
+    _still_answers(chat)
 
 
 def test_a_callback_for_a_job_that_is_gone_answers_that_it_no_longer_exists(bot):
