@@ -60,6 +60,9 @@ class Job(models.Model):
     # Storage names of the result files (usually one).
     result_files = models.JSONField(default=list, blank=True)
     result_mime = models.CharField(max_length=32, blank=True, default="")
+    # Per result file, what the worker read from it (jobs.media): {"width", "height", "duration"}
+    # of a video, {} when there is nothing to tell or the file could not be read.
+    result_info = models.JSONField(default=list, blank=True)
     # A short machine code ("safety", "timeout", ...) and a sentence fit to show the customer.
     error_code = models.CharField(max_length=32, blank=True, default="")
     error = models.CharField(max_length=500, blank=True, default="")

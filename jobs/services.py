@@ -303,17 +303,22 @@ def claim_job(*, job_id: int) -> Job | None:
     return next(iter(claimed), None)
 
 
-def complete_job(*, job: Job, result_files: list[str], result_mime: str, cost: int | None = None) -> bool:
+def complete_job(
+    *, job: Job, result_files: list[str], result_mime: str, cost: int | None = None,
+    result_info: list[dict] | None = None,
+) -> bool:
     """Charge the reservation and mark the job completed; False if it was cancelled or reaped meanwhile.
 
     ``cost`` is what the provider says it cost, at most the estimate (default: the estimate).
+    ``result_info`` holds, per result file, what was read from it (``jobs.media.media_info``).
     """
+    result_info = result_info or []
     cost = job.cost_estimate if cost is None else max(0, min(cost, job.cost_estimate))
     now = timezone.now()
     with transaction.atomic(durable=True):
         moved = Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
             status=JobStatus.COMPLETED, progress=100, cost_actual=cost, result_files=result_files,
-            result_mime=result_mime, completed_at=now,
+            result_mime=result_mime, result_info=result_info, completed_at=now,
         )
         if not moved:
             return False
@@ -321,6 +326,7 @@ def complete_job(*, job: Job, result_files: list[str], result_mime: str, cost: i
             billing.charge_reserved_balance(reservation=job.reservation, amount=cost)
         job.status, job.progress, job.cost_actual = JobStatus.COMPLETED, 100, cost
         job.result_files, job.result_mime, job.completed_at = result_files, result_mime, now
+        job.result_info = result_info
         announce_finished(job)
     return True
 

@@ -13,6 +13,7 @@ from genbot import logcontext
 
 from . import services
 from .heartbeat import RunningJob, monitor
+from .media import media_info
 from .models import Job
 from .providers.base import GenerationRequest, JobCancelled, ProviderError
 from .providers.registry import get_provider
@@ -55,9 +56,10 @@ def _run_job(job_id: int) -> str:
     try:
         result = get_provider(job.provider).generate_with_retry(build_request(job), run)
         run.check_cancelled()
+        info = [media_info(item.content, item.mime_type) for item in result.media]
         stored = services.store_results(job=job, media=result.media)
         completed = services.complete_job(
-            job=job, result_files=stored, result_mime=result.media[0].mime_type, cost=result.cost
+            job=job, result_files=stored, result_mime=result.media[0].mime_type, cost=result.cost, result_info=info,
         )
         if completed:
             return "completed"

@@ -78,11 +78,13 @@ def edit_message(of: OutboxMessage, text: str, *, reply_markup: dict | None = No
     return message(chat_id=of.chat_id, method="editMessageText", params={"text": text, "reply_markup": reply_markup}, edit_of=of)
 
 
-def media_message(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None) -> OutboxMessage:
+def media_message(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None,
+                  attributes: dict | None = None) -> OutboxMessage:
+    """``attributes``: more parameters of the method (a video's width, height and duration)."""
     if method not in MEDIA_FIELDS:
         raise ValueError(f"not a media method: {method}")
-    return message(chat_id=chat_id, method=method, params={"caption": caption or None, "reply_markup": reply_markup},
-                   file_name=file_name)
+    params = {**(attributes or {}), "caption": caption or None, "reply_markup": reply_markup}
+    return message(chat_id=chat_id, method=method, params=params, file_name=file_name)
 
 
 def enqueue(row: OutboxMessage, *, coalesce_key: str = "") -> OutboxMessage:

@@ -60,11 +60,13 @@ def on_job_finished(sender, job, **kwargs):
             messages.append(outbox.edit_message(progress, final))
         if job.status == JobStatus.COMPLETED:
             caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
-            messages += [
-                outbox.media_message(chat_id, _media_method(job.result_mime, name), name, caption=caption,
-                                     reply_markup=keyboards.main_menu())
-                for name in job.result_files or []
-            ]
+            infos = job.result_info or []
+            for index, name in enumerate(job.result_files or []):
+                method = _media_method(job.result_mime, name)
+                info = infos[index] if index < len(infos) else {}
+                attributes = _video_attributes(info) if method == "sendVideo" else None
+                messages.append(outbox.media_message(chat_id, method, name, caption=caption,
+                                                     reply_markup=keyboards.main_menu(), attributes=attributes))
         elif progress is None or job.status == JobStatus.FAILED:
             # No progress message to edit (a job the bot did not start, e.g. a staff retry): the
             # final state is a message of its own. A failure always is, so it is not missed.
@@ -84,6 +86,14 @@ def _media_method(mime: str, name: str) -> str:
     if mime.startswith("video/") and size <= VIDEO_LIMIT:
         return "sendVideo"
     return "sendDocument"
+
+
+def _video_attributes(info: dict) -> dict:
+    """sendVideo's width, height and duration, as the worker read them from the file (jobs.media).
+
+    Only what was read is sent: a video whose file could not be read goes without them.
+    """
+    return {key: info[key] for key in ("width", "height", "duration") if isinstance(info.get(key), int)}
 
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")

@@ -319,7 +319,8 @@ class SandboxState:
         if field == "photo":
             payload = [{**described, "width": 512, "height": 512}]
         elif field == "video":
-            payload = {**described, "width": 512, "height": 512, "duration": int(params.get("duration") or 5)}
+            # What the bot says about the video; Telegram's own guess without it is left out.
+            payload = {**described, **{key: int(params[key]) for key in ("width", "height", "duration") if params.get(key)}}
         else:
             payload = {**described, "file_name": name}
         fields = {field: payload}

@@ -3,15 +3,19 @@ inside the transaction that finished the job (the transactional outbox)."""
 from __future__ import annotations
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from billing.money import format_amount
 from billing.selectors import get_balance
 from jobs import services
 from jobs.models import Job, JobStatus
+from jobs.provider_stubs import KlingStub
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from telegram_bot import outbox
 from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.sender import BotApi, Sender
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +107,47 @@ def test_a_receiver_that_fails_after_writing_leaves_no_message_and_the_job_compl
     assert job.status == JobStatus.COMPLETED
     # The savepoint of the receivers was rolled back: neither message half exists.
     assert not OutboxMessage.objects.filter(params__text="half a message").exists()
+
+
+# --- a video goes with its real size and length -----------------------------------------------
+
+
+def test_a_video_is_sent_with_the_width_height_and_duration_read_from_the_file(sandbox):
+    customer = make_customer(balance=100_000, language="en")
+    # The fake makes a real MP4: 360 x 640 for 9:16, a second of frames per second asked, at most 3.
+    job = services.submit_job(customer=customer, kind="video_text", prompt="waves", aspect_ratio="9:16", duration=5)
+    assert run_job(job.pk) == "completed"
+    job.refresh_from_db()
+    assert job.result_info == [{"width": 360, "height": 640, "duration": 3}]
+    row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
+    assert (row.params["width"], row.params["height"], row.params["duration"]) == (360, 640, 3)
+    outbox.deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
+    [sent] = sandbox.state.bot_messages(customer.telegram_id)
+    assert {key: sent["video"][key] for key in ("width", "height", "duration")} == {"width": 360, "height": 640, "duration": 3}
+
+
+def test_a_video_that_cannot_be_read_is_sent_without_size_and_length(sandbox, settings):
+    customer = make_customer(balance=100_000, language="en")
+    # The Kling stub's "video" is bytes no player (nor ffmpeg) can read.
+    with KlingStub() as kling_stub:
+        settings.AI_PROVIDER, settings.KLING_API_URL = "real", kling_stub.url
+        settings.KLING_API_KEY, settings.KLING_POLL_INTERVAL = f"{kling_stub.access_key}:{kling_stub.secret_key}", 0.01
+        job = services.submit_job(customer=customer, kind="video_text", prompt="waves", duration=5)
+        assert run_job(job.pk) == "completed"
+    job.refresh_from_db()
+    assert job.provider == "kling" and job.result_info == [{}]
+    row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
+    assert not {"width", "height", "duration"} & set(row.params)
+    outbox.deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
+    [sent] = sandbox.state.bot_messages(customer.telegram_id)
+    assert "video" in sent and "width" not in sent["video"]
+
+
+def test_a_job_completed_before_sizes_were_read_sends_its_video_as_before():
+    customer = make_customer(balance=100_000, language="en")
+    job = services.submit_job(customer=customer, kind="video_text", prompt="waves", duration=5)
+    services.claim_job(job_id=job.pk)
+    name = default_storage.save("jobs/results/old.mp4", ContentFile(b"old video"))
+    assert services.complete_job(job=Job.objects.get(pk=job.pk), result_files=[name], result_mime="video/mp4")
+    row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
+    assert not {"width", "height", "duration"} & set(row.params)
