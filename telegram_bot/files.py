@@ -2,8 +2,9 @@
 
 telebot's ``download_file`` has neither a time-out nor a size limit: a stalled Bot API server
 would hold a handler thread for good and a lying one could fill the memory. Here the download
-stops at Telegram's 20 MB (bots cannot get larger files) or a smaller cap, and the whole of it
-(``getFile`` included) takes at most ``TELEGRAM_FILE_TIMEOUT`` seconds.
+stops at Telegram's 20 MB (bots cannot get larger files) or a smaller cap, and must be done
+``TELEGRAM_FILE_TIMEOUT`` seconds after the call began (the ``getFile`` call before it has
+telebot's own connect and read time-outs).
 """
 from __future__ import annotations
 
