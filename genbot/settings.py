@@ -304,6 +304,8 @@ if SENTRY_DSN:
     from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.integrations.rq import RqIntegration
 
+    from genbot.redaction import sentry_before_send
+
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         integrations=[DjangoIntegration(), RqIntegration()],
@@ -313,6 +315,10 @@ if SENTRY_DSN:
         # No personal data: no user ids, IPs, cookies or request bodies (customers' prompts).
         send_default_pii=False,
         max_request_body_size="never",
+        # Secrets (the bot token is in telebot's URLs) are scrubbed from everything sent.
+        before_send=sentry_before_send,
+        before_send_transaction=sentry_before_send,
+        before_send_log=sentry_before_send,
     )
 
 # --- logging ----------------------------------------------------------------------------------
@@ -322,15 +328,16 @@ LOG_FILE = env("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "genbot.logcontext.ContextFilter"}},
+    # redact: secrets (the bot token in telebot's URLs and tracebacks) never reach a log line.
+    "filters": {"context": {"()": "genbot.logcontext.ContextFilter"}, "redact": {"()": "genbot.redaction.RedactingFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context", "redact"]},
         **(
             {
                 "file": {
                     "class": "logging.handlers.RotatingFileHandler", "filename": LOG_FILE, "formatter": "plain",
-                    "filters": ["context"], "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=20 * 1024 * 1024),
+                    "filters": ["context", "redact"], "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=20 * 1024 * 1024),
                     "backupCount": 5, "encoding": "utf-8",
                 }
             }
