@@ -7,6 +7,7 @@ no Telegram token, the YooKassa stub and fake AI providers.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -14,7 +15,16 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="django-insecure-genbot-local-development-only")
+# Public (it is in this file): only for DEBUG runs. bin/run keeps a generated key in var/secret_key
+# and bin/test sets one of its own, so neither needs DEBUG.
+DEVELOPMENT_SECRET_KEY = "django-insecure-genbot-local-development-only"
+SECRET_KEY = env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (DEBUG is off): set it to a long random string, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' (bin/run keeps one in var/secret_key), "
+        "or DEBUG=true on a development machine."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 ADMIN_PATH = env("ADMIN_PATH", default="admin/")
@@ -73,7 +83,10 @@ TEMPLATES = [
 # DATABASE_URL wins (postgres://user@host:5432/name); without it an SQLite file at DATABASE_PATH
 # (the old system's setting) in WAL mode. IMMEDIATE transactions take SQLite's write lock at
 # BEGIN, so on SQLite every transaction that writes money is serialised: that is its row lock.
-DATABASE_PATH = env("DATABASE_PATH", default=str(BASE_DIR / "var" / "genbot.sqlite3"))
+DEFAULT_DATABASE_PATH = BASE_DIR / "var" / "genbot.sqlite3"
+DATABASE_PATH = env("DATABASE_PATH", default=str(DEFAULT_DATABASE_PATH))
+# The local run's own database (bin/run creates its demo staff user only there).
+DATABASE_IS_LOCAL_DEFAULT = not env("DATABASE_URL", default="") and Path(DATABASE_PATH).resolve() == DEFAULT_DATABASE_PATH
 # Lets several test runs share one machine: each gets its own test database.
 TEST_DB_SUFFIX = env("TEST_DB_SUFFIX", default="")
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATABASE_PATH}")}
