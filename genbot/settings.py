@@ -303,7 +303,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when it is set.
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when it is set; without it
+# only to this machine (REMOTE_ADDR loopback, no proxy's forwarding header) unless DEBUG.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- backups ----------------------------------------------------------------------------------
