@@ -55,3 +55,14 @@ def test_with_debug_off_the_settings_refuse_the_development_secret_key():
 def test_a_secret_key_or_debug_on_starts():
     assert _settings_in_a_fresh_process(SECRET_KEY="a-real-key-" + "x" * 40).stdout.strip() == "False"
     assert _settings_in_a_fresh_process(DEBUG="true").stdout.strip() == "True"
+
+
+def test_the_production_webhook_urls_are_the_paths_the_code_serves():
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+
+    from telegram_bot.views import telegram_webhook
+
+    env = production_env()
+    assert resolve(urlsplit(env["TELEGRAM_WEBHOOK_URL"]).path).func is telegram_webhook
