@@ -4,6 +4,7 @@ Every knob comes from the environment through django-environ (a `.env` file in t
 root is read when present) and is documented in `.env.example`. Defaults run locally: SQLite,
 no Telegram token, the YooKassa stub and fake AI providers.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "billing",
     "payments",
     "jobs",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "genbot.urls"
@@ -123,6 +127,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin logins are throttled by django-axes: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused (429) for ADMIN_LOGIN_COOLOFF_MINUTES, even with
+# the right password. Its backend must come first; `manage.py axes_reset` lifts every lock.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The sender's address as the YooKassa webhook sees it: behind TRUSTED_PROXY_COUNT proxies, from
+# X-Forwarded-For (else every login would come from the proxy's address).
+AXES_CLIENT_IP_CALLABLE = "payments.views.client_ip"
 
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="ru")
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
