@@ -63,6 +63,9 @@ class SandboxState:
         self.users: dict[int, dict] = {}
         self.forced_429: list[int] = []  # retry_after values to answer the next counted calls with
         self.tokens_seen: set[str] = set()
+        # Called with (method, result) for every successful Bot API answer (tests check them
+        # against Telegram's published types).
+        self.on_answer = None
 
     # --- the person's side ------------------------------------------------------------------
 
@@ -313,13 +316,15 @@ class SandboxState:
             if file_id not in self.files:
                 raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
             data, mime, name = self.files[file_id]
-        described = {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data), "mime_type": mime}
+        described = {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data)}
         if field == "photo":
+            # PhotoSize has no mime_type (Telegram re-encodes photos as JPEG).
             payload = [{**described, "width": 512, "height": 512}]
         elif field == "video":
-            payload = {**described, "width": 512, "height": 512, "duration": int(params.get("duration") or 5)}
+            payload = {**described, "mime_type": mime, "width": 512, "height": 512,
+                       "duration": int(params.get("duration") or 5)}
         else:
-            payload = {**described, "file_name": name}
+            payload = {**described, "mime_type": mime, "file_name": name}
         fields = {field: payload}
         if params.get("caption"):
             fields["caption"] = params["caption"]
@@ -491,6 +496,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if exc.parameters:
                     body["parameters"] = exc.parameters
                 return self._json(exc.code, body)
+            if state.on_answer is not None:
+                state.on_answer(api["method"], result)
             return self._json(200, {"ok": True, "result": result})
         download = re.match(r"^/(?:file/bot[^/]+/files|sandbox/file)/(?P<file_id>\w+)$", url.path)
         if download:
