@@ -139,6 +139,8 @@ AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Lockouts are still logged (WARNING); not verbose: no start-up banner in every process.
+AXES_VERBOSE = False
 # The sender's address as the YooKassa webhook sees it: behind TRUSTED_PROXY_COUNT proxies, from
 # X-Forwarded-For (else every login would come from the proxy's address).
 AXES_CLIENT_IP_CALLABLE = "payments.views.client_ip"
