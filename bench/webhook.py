@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import random
 import runpy
+import secrets
 import signal
 import socket
 import subprocess
@@ -38,6 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "genbot_bench_webhook"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+# The gunicorn installed beside the interpreter running this script (its virtualenv's bin/);
+# not resolved, so a virtualenv's python symlink keeps pointing into the virtualenv.
+GUNICORN = Path(sys.executable).parent / "gunicorn"
 SHOP_ID, SECRET = "bench-shop", "bench-secret"
 EVENTS = ["payment.succeeded"] * 7 + ["payment.waiting_for_capture"] * 2 + ["payment.canceled"]
 
@@ -60,6 +64,8 @@ def app_env(db_url: str, api_url: str) -> dict:
         YOOKASSA_ALLOWED_IPS="127.0.0.1", PAYMENTS_BENCH_PING="true", LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
+    # DEBUG off refuses the development SECRET_KEY; any key will do for a benchmark.
+    env.setdefault("SECRET_KEY", "bench-webhook-" + secrets.token_urlsafe(32))
     return env
 
 
@@ -185,7 +191,7 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "genbot.wsgi", "-c", str(GUNICORN_CONF), "-b", f"127.0.0.1:{port}",
+        [str(GUNICORN), "genbot.wsgi", "-c", str(GUNICORN_CONF), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"],
         cwd=ROOT, env=env,
     )

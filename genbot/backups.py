@@ -58,18 +58,25 @@ def _run(command: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{command[0]} failed: {done.stderr.strip()[:2000]}")
 
 
+def _private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 (a backup holds every customer's data and money);
+    pg_dump and SQLite then write into it and keep its mode (and SQLite's journal takes it too)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
 def make_backup(*, directory: Path | None = None, keep: int | None = None, target: Target | None = None) -> Path:
     """Write a backup of the database to ``directory``; delete all but the newest ``keep``."""
     directory = Path(directory or settings.BACKUP_DIR)
     keep = settings.BACKUP_KEEP if keep is None else keep
     target = target or Target.from_settings()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     if target.vendor == "postgresql":
-        path = directory / f"{PREFIX}{stamp}.dump"
+        path = _private_file(directory / f"{PREFIX}{stamp}.dump")
         _run(["pg_dump", "--format=custom", "--no-owner", f"--file={path}"], target.pg_env())
     else:
-        path = directory / f"{PREFIX}{stamp}.sqlite3"
+        path = _private_file(directory / f"{PREFIX}{stamp}.sqlite3")
         source = sqlite3.connect(target.config["NAME"])
         dest = sqlite3.connect(path)
         try:

@@ -119,9 +119,23 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+# Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever REMOTE_ADDR says.
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
+
+
+def from_this_machine(request) -> bool:
+    return request.META.get("REMOTE_ADDR") in LOOPBACK and not any(h in request.META for h in FORWARDING_HEADERS)
+
+
 @never_cache
 def metrics(request):
+    """With METRICS_TOKEN: only with that bearer token. Without: only to this machine (a local
+    scraper, not through the proxy) unless DEBUG."""
     token = settings.METRICS_TOKEN
     if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
         return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    if not token and not settings.DEBUG and not from_this_machine(request):
+        return HttpResponse("metrics answer only to this machine without METRICS_TOKEN\n", status=403,
+                            content_type="text/plain")
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

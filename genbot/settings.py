@@ -4,9 +4,11 @@ Every knob comes from the environment through django-environ (a `.env` file in t
 root is read when present) and is documented in `.env.example`. Defaults run locally: SQLite,
 no Telegram token, the YooKassa stub and fake AI providers.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -14,7 +16,16 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="django-insecure-genbot-local-development-only")
+# Public (it is in this file): only for DEBUG runs. bin/run keeps a generated key in var/secret_key
+# and bin/test sets one of its own, so neither needs DEBUG.
+DEVELOPMENT_SECRET_KEY = "django-insecure-genbot-local-development-only"
+SECRET_KEY = env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (DEBUG is off): set it to a long random string, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' (bin/run keeps one in var/secret_key), "
+        "or DEBUG=true on a development machine."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 ADMIN_PATH = env("ADMIN_PATH", default="admin/")
@@ -29,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "billing",
     "payments",
     "jobs",
@@ -49,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "genbot.urls"
@@ -73,7 +87,10 @@ TEMPLATES = [
 # DATABASE_URL wins (postgres://user@host:5432/name); without it an SQLite file at DATABASE_PATH
 # (the old system's setting) in WAL mode. IMMEDIATE transactions take SQLite's write lock at
 # BEGIN, so on SQLite every transaction that writes money is serialised: that is its row lock.
-DATABASE_PATH = env("DATABASE_PATH", default=str(BASE_DIR / "var" / "genbot.sqlite3"))
+DEFAULT_DATABASE_PATH = BASE_DIR / "var" / "genbot.sqlite3"
+DATABASE_PATH = env("DATABASE_PATH", default=str(DEFAULT_DATABASE_PATH))
+# The local run's own database (bin/run creates its demo staff user only there).
+DATABASE_IS_LOCAL_DEFAULT = not env("DATABASE_URL", default="") and Path(DATABASE_PATH).resolve() == DEFAULT_DATABASE_PATH
 # Lets several test runs share one machine: each gets its own test database.
 TEST_DB_SUFFIX = env("TEST_DB_SUFFIX", default="")
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATABASE_PATH}")}
@@ -110,6 +127,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin logins are throttled by django-axes: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused (429) for ADMIN_LOGIN_COOLOFF_MINUTES, even with
+# the right password. Its backend must come first; `manage.py axes_reset` lifts every lock.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Lockouts are still logged (WARNING); not verbose: no start-up banner in every process.
+AXES_VERBOSE = False
+# The sender's address as the YooKassa webhook sees it: behind TRUSTED_PROXY_COUNT proxies, from
+# X-Forwarded-For (else every login would come from the proxy's address).
+AXES_CLIENT_IP_CALLABLE = "payments.views.client_ip"
 
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="ru")
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
@@ -297,7 +331,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when it is set.
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" when it is set; without it
+# only to this machine (REMOTE_ADDR loopback, no proxy's forwarding header) unless DEBUG.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- backups ----------------------------------------------------------------------------------
@@ -311,6 +346,8 @@ if SENTRY_DSN:
     from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.integrations.rq import RqIntegration
 
+    from genbot.redaction import sentry_before_send
+
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         integrations=[DjangoIntegration(), RqIntegration()],
@@ -320,6 +357,10 @@ if SENTRY_DSN:
         # No personal data: no user ids, IPs, cookies or request bodies (customers' prompts).
         send_default_pii=False,
         max_request_body_size="never",
+        # Secrets (the bot token is in telebot's URLs) are scrubbed from everything sent.
+        before_send=sentry_before_send,
+        before_send_transaction=sentry_before_send,
+        before_send_log=sentry_before_send,
     )
 
 # --- logging ----------------------------------------------------------------------------------
@@ -329,15 +370,16 @@ LOG_FILE = env("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "genbot.logcontext.ContextFilter"}},
+    # redact: secrets (the bot token in telebot's URLs and tracebacks) never reach a log line.
+    "filters": {"context": {"()": "genbot.logcontext.ContextFilter"}, "redact": {"()": "genbot.redaction.RedactingFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context", "redact"]},
         **(
             {
                 "file": {
                     "class": "logging.handlers.RotatingFileHandler", "filename": LOG_FILE, "formatter": "plain",
-                    "filters": ["context"], "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=20 * 1024 * 1024),
+                    "filters": ["context", "redact"], "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=20 * 1024 * 1024),
                     "backupCount": 5, "encoding": "utf-8",
                 }
             }

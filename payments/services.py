@@ -44,6 +44,7 @@ from billing import services as billing
 from billing.exceptions import InsufficientFunds
 from billing.models import Customer
 from billing.money import check_kopecks, format_amount, to_api_value
+from genbot import counters
 
 from . import telegram_stars, yookassa_client
 from .selectors import payment_for_notification, refundable_amount
@@ -705,6 +706,15 @@ class SyncReport:
         return dict(self.__dict__)
 
 
+def _sync_failed(report: SyncReport, kind: str, pk: int) -> None:
+    """Inside ``except``: an unexpected error on one item is logged with its traceback, counted
+    (the report and /metrics' ``payments_sync_errors``) and the batch goes on; the item stays
+    pending, so the next run tries it again."""
+    logger.exception("sync_pending_payments: %s %s failed; skipped", kind, pk)
+    report.errors += 1
+    counters.count("payments_sync_errors")
+
+
 def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
     """Recover what lost notifications and crashes left behind; safe to run any time, concurrently.
 
@@ -731,13 +741,21 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
         except ProviderError:
             report.errors += 1
             continue
+        except Exception:  # noqa: BLE001 - one broken payment must not stop the batch
+            _sync_failed(report, "payment", payment.pk)
+            continue
         report.succeeded += result.status == PaymentStatus.SUCCEEDED
         report.canceled += result.status == PaymentStatus.CANCELED
     stale_stars = timezone.now() - timedelta(seconds=settings.STARS_INVOICE_TTL_SECONDS) - older_than
     stale = pending.filter(provider=Provider.STARS, created_at__lt=stale_stars).order_by("pk")
     for payment in list(stale[:SYNC_BATCH]):
         report.checked += 1
-        report.canceled += mark_payment_canceled(payment=payment, reason="invoice expired").status == PaymentStatus.CANCELED
+        try:
+            result = mark_payment_canceled(payment=payment, reason="invoice expired")
+        except Exception:  # noqa: BLE001 - see above
+            _sync_failed(report, "payment", payment.pk)
+            continue
+        report.canceled += result.status == PaymentStatus.CANCELED
     unfinished = Refund.objects.filter(status=RefundStatus.PENDING, created_at__lt=cutoff).order_by("pk")
     for refund in list(unfinished[:SYNC_BATCH]):
         report.refunds_checked += 1
@@ -748,6 +766,8 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
                 submit_refund(refund=refund)
         except ProviderError:
             report.errors += 1
+        except Exception:  # noqa: BLE001 - see above
+            _sync_failed(report, "refund", refund.pk)
     if report.checked or report.refunds_checked:
         logger.info("sync_pending_payments: %s", report.as_dict())
     return report

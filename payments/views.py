@@ -5,7 +5,6 @@ Answers: 403 sender outside YOOKASSA_ALLOWED_IPS; 400 not a notification (nothin
 do not act on and payments that are not ours (YooKassa would retry a non-200 for a day).
 """
 import ipaddress
-import json
 import logging
 from functools import lru_cache
 
@@ -13,6 +12,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from genbot.jsonbody import parse_json_body
 
 from . import services
 from .exceptions import ProviderError
@@ -56,7 +57,7 @@ def _parse_notification(body: bytes) -> tuple[str, str]:
     Nothing else in the body is used (the API is asked what happened), so nothing else is
     checked: building the SDK's notification objects for it cost more than answering a repeat.
     """
-    data = json.loads(body)
+    data = parse_json_body(body)
     if not isinstance(data, dict) or data.get("type") != "notification":
         raise ValueError("not a notification")
     event, obj = data.get("event"), data.get("object")
@@ -75,7 +76,7 @@ def yookassa_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "forbidden"}, status=403)
     try:
         event, object_id = _parse_notification(request.body)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, not a notification, nested too deep
+    except ValueError:  # not JSON, not UTF-8, nested too deep, not a notification
         logger.warning("YooKassa webhook from %s: malformed notification refused", ip)
         return JsonResponse({"error": "malformed notification"}, status=400)
     try:

@@ -10,6 +10,9 @@ from telebot import apihelper, types
 from telegram_bot.sender import bot_token
 
 logger = logging.getLogger(__name__)
+# telebot gives its logger a stderr handler of its own; without it its records go to the root
+# handlers of settings.LOGGING (one format, and the filter that scrubs the token from its URLs).
+telebot.logger.removeHandler(telebot.console_output_handler)
 
 # The updates the bot asks for (Telegram remembers the list; both polling and the webhook use it).
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]

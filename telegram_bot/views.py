@@ -1,16 +1,20 @@
-"""The Telegram webhook: checks the secret header, then feeds the update to the bot."""
+"""The Telegram webhook: checks the secret header, then feeds the update to the bot.
+
+Answers: 403 wrong secret; 400 a body that is not JSON or nests too deep (genbot.jsonbody);
+200 otherwise, also for JSON that is no valid update (Telegram would resend it forever).
+"""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseRedirect
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from genbot.jsonbody import MalformedJSON, parse_json_body
 from telegram_bot.bot import build_bot, parse_updates
 
 logger = logging.getLogger(__name__)
@@ -36,10 +40,11 @@ def telegram_webhook(request):
     if not secret or not constant_time_compare(given, secret):
         return HttpResponseForbidden("wrong secret token")
     try:
-        payload = json.loads(request.body)
-    except ValueError:
-        logger.warning("webhook: body is not JSON; skipped")
-        return HttpResponse("skipped")
+        payload = parse_json_body(request.body)
+    except MalformedJSON as exc:
+        # Telegram only ever sends JSON: this is no update it would resend.
+        logger.warning("webhook: malformed body refused: %s", exc)
+        return HttpResponseBadRequest("malformed body")
     updates = parse_updates([payload] if isinstance(payload, dict) else [])
     if updates:
         webhook_bot().process_new_updates(updates)

@@ -65,6 +65,9 @@ class SandboxState:
         self.users: dict[int, dict] = {}
         self.forced_429: list[int] = []  # retry_after values to answer the next counted calls with
         self.tokens_seen: set[str] = set()
+        # Called with (method, result) for every successful Bot API answer (tests check them
+        # against Telegram's published types).
+        self.on_answer = None
 
     # --- the person's side ------------------------------------------------------------------
 
@@ -315,14 +318,17 @@ class SandboxState:
             if file_id not in self.files:
                 raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
             data, mime, name = self.files[file_id]
-        described = {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data), "mime_type": mime}
+        described = {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(data)}
         if field == "photo":
+            # PhotoSize has no mime_type (Telegram re-encodes photos as JPEG).
             payload = [{**described, "width": 512, "height": 512}]
         elif field == "video":
-            # What the bot says about the video; Telegram's own guess without it is left out.
-            payload = {**described, **{key: int(params[key]) for key in ("width", "height", "duration") if params.get(key)}}
+            # What the bot says about the video; without it, a stand-in for Telegram's own reading
+            # of the file (Video's width, height and duration are required fields).
+            sent = {key: int(params[key]) for key in ("width", "height", "duration") if params.get(key)}
+            payload = {**described, "mime_type": mime, "width": 512, "height": 512, "duration": 5, **sent}
         else:
-            payload = {**described, "file_name": name}
+            payload = {**described, "mime_type": mime, "file_name": name}
         fields = {field: payload}
         if params.get("caption"):
             fields["caption"] = params["caption"]
@@ -494,6 +500,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if exc.parameters:
                     body["parameters"] = exc.parameters
                 return self._json(exc.code, body)
+            if state.on_answer is not None:
+                state.on_answer(api["method"], result)
             return self._json(200, {"ok": True, "result": result})
         download = re.match(r"^/(?:file/bot[^/]+/files|sandbox/file)/(?P<file_id>\w+)$", url.path)
         if download:

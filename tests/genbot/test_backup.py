@@ -86,3 +86,19 @@ def test_backup_retention_keeps_the_newest(tmp_path):
     removed = prune(directory=tmp_path, keep=2)
     assert sorted(p.name for p in removed) == ["genbot-20260101.dump", "genbot-20260102.dump"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genbot-20260103.dump", "genbot-20260104.dump"]
+
+
+def test_a_backup_is_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    make_customer(balance=10_000)
+    previous = os.umask(0o022)  # the usual umask: files 0644, directories 0755
+    try:
+        call_command("backup", "--dir", str(tmp_path / "backups"), "--keep", "3")
+    finally:
+        os.umask(previous)
+    (backup,) = list((tmp_path / "backups").glob("genbot-*"))
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
+    assert backup.stat().st_size > 0
+    assert not [p for p in (tmp_path / "backups").iterdir() if p != backup]  # no journal left behind

@@ -68,6 +68,20 @@ def test_metrics_require_the_token_when_one_is_set(client, settings):
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret", REMOTE_ADDR="203.0.113.7").status_code == 200
+
+
+def test_without_a_token_metrics_answer_only_to_this_machine(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.DEBUG = False
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.7").status_code == 403
+    # Through a reverse proxy on this machine: from elsewhere.
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="203.0.113.7").status_code == 403
+    settings.DEBUG = True
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.7").status_code == 200
 
 
 def test_a_request_id_from_the_proxy_is_kept_and_logged(client, caplog):

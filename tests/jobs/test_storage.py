@@ -24,7 +24,7 @@ def test_setting_a_bucket_switches_the_default_storage_to_s3():
     code = "from django.conf import settings; print(settings.STORAGES['default']['BACKEND'], settings.STORAGES['default']['OPTIONS']['bucket_name'])"
     out = subprocess.run(
         [sys.executable, "-c", f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='genbot.settings'; django.setup(); {code}"],
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "JOB_S3_BUCKET": "genbot-results"}, capture_output=True, text=True, check=True,
+        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "JOB_S3_BUCKET": "genbot-results", "DEBUG": "true"}, capture_output=True, text=True, check=True,
     ).stdout.split()
     assert out == ["storages.backends.s3.S3Storage", "genbot-results"]
 

@@ -26,3 +26,13 @@ def test_processes_and_threads_come_from_the_environment(monkeypatch):
 def test_the_systemd_unit_and_the_benchmark_run_this_file():
     assert "-c deploy/gunicorn.conf.py" in (ROOT / "deploy" / "systemd" / "genbot-web.service").read_text()
     assert '"gunicorn.conf.py"' in (ROOT / "bench" / "webhook.py").read_text()
+
+
+def test_the_benchmark_runs_the_gunicorn_beside_its_own_interpreter(monkeypatch, tmp_path):
+    import sys
+
+    # Another interpreter (another virtualenv): the benchmark follows it, not the project's .venv.
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "env" / "bin" / "python3"))
+    bench = runpy.run_path(str(ROOT / "bench" / "webhook.py"), run_name="bench_webhook")
+    assert bench["GUNICORN"] == tmp_path / "env" / "bin" / "gunicorn"
+    assert ".venv/bin" not in (ROOT / "bench" / "webhook.py").read_text().split('"""', 2)[2]

@@ -1,4 +1,5 @@
 """sync_payments: lost notifications are recovered with the same logic as the webhook."""
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -85,3 +86,61 @@ def test_sync_racing_notifications_still_credits_once(yookassa_stub, books_balan
     assert results == [("ok", 0)] * 10
     assert selectors.get_balance(customer) == 30_000
     books_balance()
+
+
+def test_one_payment_that_raises_is_logged_counted_and_skipped_and_the_batch_goes_on(
+    yookassa_stub, monkeypatch, caplog, capsys
+):
+    from genbot import counters
+    from payments import yookassa_client
+
+    customer = make_customer()
+    first, broken, last = (services.create_topup(customer=customer, amount=10_000, provider="yookassa") for _ in range(3))
+    for payment in (first, broken, last):
+        yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
+    real_fetch = yookassa_client.fetch_payment
+
+    def fetch(payment_id):
+        if payment_id == broken.provider_payment_id:
+            raise KeyError("a field the SDK did not expect")
+        return real_fetch(payment_id)
+
+    monkeypatch.setattr(yookassa_client, "fetch_payment", fetch)
+    counted = []
+    monkeypatch.setattr(counters, "count", lambda name, amount=1: counted.append((name, amount)))
+    call_command("sync_payments", older_than=0)
+    assert [Payment.objects.get(pk=p.pk).status for p in (first, broken, last)] == [
+        PaymentStatus.SUCCEEDED, PaymentStatus.PENDING, PaymentStatus.SUCCEEDED,
+    ]
+    assert selectors.get_balance(customer) == 20_000
+    assert counted == [("payments_sync_errors", 1)]
+    [failure] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert f"payment {broken.pk} failed" in failure.getMessage()
+    assert failure.exc_info[0] is KeyError
+    out = capsys.readouterr()
+    assert "checked=3, succeeded=2, canceled=0, refunds_checked=0, errors=1" in out.out
+    assert "1 could not be synced" in out.err
+
+
+def test_one_refund_that_raises_is_skipped_and_the_other_refunds_still_run(yookassa_stub, paid_topup, monkeypatch):
+    from payments.models import Refund, RefundStatus
+
+    customer = make_customer()
+    payment = paid_topup(customer, amount=30_000)
+    # Step 1 only: three pending refunds that sync submits (as after a crash before step 2).
+    refunds = [
+        services.request_refund(payment=payment, amount=5_000, idempotency_key=uuid.uuid4()) for _ in range(3)
+    ]
+    real_submit = services.submit_refund
+
+    def submit(*, refund):
+        if refund.pk == refunds[1].pk:
+            raise RuntimeError("boom")
+        return real_submit(refund=refund)
+
+    monkeypatch.setattr(services, "submit_refund", submit)
+    report = services.sync_pending_payments(older_than=timedelta(0))
+    assert report.errors == 1
+    assert [Refund.objects.get(pk=r.pk).status for r in refunds] == [
+        RefundStatus.SUCCEEDED, RefundStatus.PENDING, RefundStatus.SUCCEEDED,
+    ]

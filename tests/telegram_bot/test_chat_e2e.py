@@ -19,6 +19,25 @@ from tests.helpers import make_customer
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
+@pytest.fixture(autouse=True)
+def sandbox_answers_follow_the_bot_api(sandbox):
+    """Every answer the sandbox gives in these tests has Telegram's published types
+    (tests/telegram_bot/bot_api_spec.py): required fields present, no unknown ones."""
+    import json
+
+    from tests.telegram_bot.bot_api_spec import load_spec
+
+    spec = load_spec()
+    answers = []
+    # A copy as it goes over the wire: the sandbox keeps changing its own objects (edits).
+    sandbox.state.on_answer = lambda method, result: answers.append((method, json.loads(json.dumps(result))))
+    yield
+    sandbox.state.on_answer = None
+    assert answers, "the sandbox answered nothing"
+    wrong = {f"{method}: {error}" for method, result in answers for error in spec.check_result(method, result)}
+    assert not wrong, sorted(wrong)
+
+
 def _has_button(fragment):
     def check(message):
         rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []

@@ -18,10 +18,10 @@ from tests.telegram_bot.conftest import new_chat_id
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
-def start_runbot(api_url: str) -> subprocess.Popen:
+def start_runbot(api_url: str, **extra_env) -> subprocess.Popen:
     """``manage.py runbot`` in a process of its own, talking to the Bot API at ``api_url``."""
-    env = subprocess_env(TELEGRAM_API_URL=api_url, BOT_TOKEN="424242:acceptance-token", TELEGRAM_POLL_TIMEOUT=1,
-                         REDIS_URL=settings.REDIS_URL)
+    env = subprocess_env(**{"TELEGRAM_API_URL": api_url, "BOT_TOKEN": "424242:acceptance-token",
+                            "TELEGRAM_POLL_TIMEOUT": 1, "REDIS_URL": settings.REDIS_URL, **extra_env})
     return subprocess.Popen(
         [sys.executable, "manage.py", "runbot"], cwd=settings.BASE_DIR, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -71,3 +71,87 @@ def test_runbot_stops_promptly_on_sigterm_even_when_the_bot_api_is_gone(settings
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+SECRET_TOKEN = "424242:never-print-this-secret"
+
+
+class _AnswersFiveHundred:
+    """A Bot API server in trouble: every request gets a 500 whose page repeats the URL (token included)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                server.requests += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = f"<h1>500 Internal Server Error</h1> while serving {self.path}".encode()
+                self.send_response(500)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more: connections are refused
+
+
+def _runbot_output(api_url: str, ready) -> str:
+    """Everything runbot prints (stdout and stderr, DEBUG logs included) until ``ready()`` and a SIGTERM."""
+    process = start_runbot(api_url, BOT_TOKEN=SECRET_TOKEN, LOG_LEVEL="DEBUG")
+    try:
+        deadline = time.monotonic() + 20
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return output
+
+
+@pytest.mark.parametrize("bot_api", ["dead", "answers 500"])
+def test_the_bot_token_never_appears_in_runbot_output(bot_api):
+    from genbot.redaction import PLACEHOLDER
+
+    secret = SECRET_TOKEN.split(":")[1]
+    if bot_api == "dead":
+        output = _runbot_output(_closed_port_url(), ready=lambda: time.sleep(2) or True)
+        assert "Connection refused" in output  # requests' error names the URL: /bot<token>/...
+    else:
+        server = _AnswersFiveHundred()
+        try:
+            output = _runbot_output(server.url, ready=lambda: server.requests >= 3)
+        finally:
+            server.stop()
+        assert "500 Internal Server Error" in output  # telebot's error quotes the page, which quotes the URL
+    assert secret not in output
+    # The URLs with the token were printed, scrubbed (so this test sees a leak when there is one).
+    assert f"/bot{PLACEHOLDER}" in output or f"/bot424242:{PLACEHOLDER}" in output

@@ -165,6 +165,20 @@ def test_the_webhook_refuses_a_wrong_secret_and_feeds_a_right_one_to_the_bot(san
     assert malformed.status_code == 200
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [
+    b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError in json
+    b'{"update_id": 1, "message": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"}",  # parses, too deep to walk
+    b"\xff not JSON",
+], ids=["nested-100000", "nested-100", "not-json"])
+def test_the_webhook_answers_400_to_a_body_that_is_not_json_or_nests_too_deep(settings, body):
+    settings.TELEGRAM_WEBHOOK_SECRET = "s3cret"
+    response = Client().post("/telegram/webhook/", body, content_type="application/json",
+                             headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+    assert response.status_code == 400
+    assert not OutboxMessage.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_set_webhook_and_delete_webhook_commands_talk_to_the_bot_api(sandbox, settings):
     from django.core.management import call_command

@@ -19,3 +19,5 @@ class Command(BaseCommand):
             older_than=None if older_than is None else timedelta(minutes=older_than)
         )
         self.stdout.write(", ".join(f"{k}={v}" for k, v in report.as_dict().items()))
+        if report.errors:
+            self.stderr.write(f"{report.errors} could not be synced (see the log); the next run tries them again")
