@@ -19,7 +19,7 @@ from billing.money import parse_amount
 from billing.services import get_or_create_customer
 from jobs import selectors as job_selectors
 from jobs import services as job_services
-from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable
+from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable, PriceChanged
 from jobs.models import Job, JobKind
 from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
@@ -210,7 +210,11 @@ class Handlers:
             job = job_services.submit_job(
                 customer=customer, kind=draft["kind"], prompt=draft["prompt"], input_image=image,
                 aspect_ratio=options.get("aspect_ratio", ""), duration=options.get("duration"), mode=options.get("mode"),
+                quoted_price=draft["price"],
             )
+        except PriceChanged as exc:
+            reply(chat_id, str(exc))
+            return quotes.show(chat_id, quotes.requote(draft), billing_selectors.get_balance(customer))
         except InsufficientFunds:
             # The balance fell since the quote: the same order quoted again, with the top-up that covers it.
             return quotes.show(chat_id, quotes.requote(draft), billing_selectors.get_balance(customer))
@@ -305,8 +309,8 @@ class Handlers:
             case callbacks.VideoAspect(ratio=ratio) if ratio in VIDEO_ASPECT_RATIOS:
                 options["aspect_ratio"] = ratio
                 set_state(chat_id, "video_options", options)
-                prices, exact = quotes.video_mode_prices(options.get("duration"))
-                return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(prices, exact=exact))
+                prices = quotes.video_mode_prices(options.get("duration"))
+                return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(prices))
             case callbacks.VideoMode(mode=mode) if mode in job_selectors.VIDEO_MODES:
                 options["mode"] = mode
                 set_state(chat_id, "video_prompt", options)

@@ -78,15 +78,14 @@ def video_aspects(ratios) -> dict:
     return inline([button(r, VideoAspect(r)) for r in ordered])
 
 
-def video_modes(prices: dict[str, int], *, exact: bool) -> dict:
-    """One button per quality with the price it makes; "from" when it is not ``exact`` yet (a
-    video from a description and one from a photo may be priced apart, and which one the
-    customer makes is only known when they send it)."""
-    label = _("%(mode)s · %(price)s") if exact else _("%(mode)s · from %(price)s")
-    return inline([
-        button(label % {"mode": texts.MODE_NAMES.get(mode, mode), "price": texts.money(price)}, VideoMode(mode))
-        for mode, price in prices.items()
-    ])
+def video_modes(prices: dict[str, tuple[int, bool]]) -> dict:
+    """One button per quality with the price it makes: (kopecks, exact); "from" when not exact
+    (see ``quotes.video_mode_prices``)."""
+    buttons = []
+    for mode, (price, exact) in prices.items():
+        label = _("%(mode)s · %(price)s") if exact else _("%(mode)s · from %(price)s")
+        buttons.append(button(label % {"mode": texts.MODE_NAMES.get(mode, mode), "price": texts.money(price)}, VideoMode(mode)))
+    return inline(buttons)
 
 
 def confirm(quote: str, price: int) -> dict:

@@ -144,9 +144,9 @@ def video_duration_prices() -> dict[int, int]:
     }
 
 
-def video_mode_prices(duration: int | None) -> tuple[dict[str, int], bool]:
-    """Per quality, the price at ``duration``; and whether it is exact (False: a video from a
-    description and one from a photo are priced apart, and the buttons show the lower)."""
+def video_mode_prices(duration: int | None) -> dict[str, tuple[int, bool]]:
+    """Per quality, (the price at ``duration``, whether it is exact). Not exact when a video
+    from a description and one from a photo are priced apart: the button shows the lower, as
+    "from", because which one the customer makes is only known when they send it."""
     ranges = {mode: _video_price(mode=mode, duration=duration or 0) for mode in job_selectors.VIDEO_MODES}
-    exact = all(low == high for low, high in ranges.values())
-    return {mode: low for mode, (low, _high) in ranges.items()}, exact
+    return {mode: (low, low == high) for mode, (low, high) in ranges.items()}

@@ -111,6 +111,8 @@ def test_a_stale_confirm_button_cannot_start_a_second_paid_job(bot):
 
     time.sleep(1.5)
     assert Job.objects.filter(customer__telegram_id=chat.chat_id).count() == 1
+    # The used quote's keyboard is gone from the chat.
+    assert "reply_markup" not in chat.state.find_message(chat.chat_id, offer["message_id"])
 
 
 def test_malformed_updates_are_skipped_and_the_loop_goes_on(bot):
