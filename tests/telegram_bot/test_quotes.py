@@ -14,7 +14,7 @@ from billing.money import format_amount
 from billing.selectors import get_balance
 from jobs.models import Job, JobKind, Price
 from payments import services as payment_services
-from telegram_bot import callbacks, quotes
+from telegram_bot import callbacks
 from telegram_bot.handlers import Handlers
 from telegram_bot.models import Conversation, OutboxMessage
 from telegram_bot.services import set_state
