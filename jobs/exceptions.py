@@ -82,6 +82,12 @@ class TooManyActiveJobs(JobError):
         super().__init__(limit=limit)
 
 
+class PriceChanged(JobError):
+    """The price is no longer the one the customer was shown and agreed to."""
+
+    default_message = _("The price has changed since it was shown to you. Here is the new price.")
+
+
 class JobNotCancellable(JobError):
     default_message = _("This generation has already finished; it cannot be cancelled.")
 

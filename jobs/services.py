@@ -37,6 +37,7 @@ from .exceptions import (
     JobNotRetryable,
     MediaRequired,
     MediaTooLarge,
+    PriceChanged,
     PromptTooLong,
     TooManyActiveJobs,
     UnsupportedMedia,
@@ -170,11 +171,13 @@ def _count_active_jobs(customer_id: int) -> int:
 def submit_job(
     *, customer: Customer, kind: str, prompt: str, input_image: bytes | None = None,
     aspect_ratio: str = "", duration: int | None = None, mode: str | None = None, options: dict | None = None,
-    retry_of: Job | None = None,
+    retry_of: Job | None = None, quoted_price: int | None = None,
 ) -> Job:
     """Create the job, reserve its price and queue it; all or nothing.
 
     ``options`` may carry ``aspect_ratio``, ``duration`` and ``mode`` instead of the keywords.
+    With ``quoted_price`` (what the customer was shown and confirmed) the job is created only
+    at exactly that price, else ``PriceChanged``: the price checked is the one reserved.
     Raises ``InvalidJobInput`` (bad request), ``TooManyActiveJobs`` (the cap),
     ``billing.exceptions.InsufficientFunds`` (balance short) or ``CustomerBlocked``; each
     message is fit for the customer. The queue message is sent after commit.
@@ -191,6 +194,8 @@ def submit_job(
     provider, price = quote_job(
         kind=kind, mode=checked.options.get("mode", ""), duration=checked.options.get("duration", 0)
     )
+    if quoted_price is not None and price != quoted_price:
+        raise PriceChanged()
     stored_input = ""
     if checked.image is not None:
         # Written before the transaction (no file I/O under the lock); removed if it rolls back.

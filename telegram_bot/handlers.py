@@ -19,12 +19,12 @@ from billing.money import parse_amount
 from billing.services import get_or_create_customer
 from jobs import selectors as job_selectors
 from jobs import services as job_services
-from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable
+from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable, PriceChanged
 from jobs.models import Job, JobKind
 from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
-from telegram_bot import keyboards, outbox, texts
+from telegram_bot import callbacks, keyboards, outbox, quotes, texts
 from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
 from telegram_bot.middleware import forget_customer
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
@@ -83,7 +83,7 @@ class Handlers:
 
     def _jobs(self, chat_id, customer):
         active = list(job_selectors.active_jobs(customer).order_by("id"))
-        rows = [[keyboards.button(f"✖️ #{job.pk}", f"x:{job.pk}")] for job in active]
+        rows = [[keyboards.button(f"✖️ #{job.pk}", callbacks.CancelJob(job.pk))] for job in active]
         reply(chat_id, texts.jobs_list(active), keyboards.inline(*rows) if rows else keyboards.main_menu())
 
     def cancel(self, message, data):
@@ -118,7 +118,7 @@ class Handlers:
 
     def _video(self, chat_id):
         set_state(chat_id, "video_options", {})
-        reply(chat_id, texts.ask_video_duration(), keyboards.video_durations(job_selectors.VIDEO_DURATIONS))
+        reply(chat_id, texts.ask_video_duration(), keyboards.video_durations(quotes.video_duration_prices()))
 
     def unknown_command(self, message, data):
         reply(message.chat.id, texts.unknown_command(message.text.split()[0]))
@@ -188,23 +188,21 @@ class Handlers:
     # --- paid jobs ---------------------------------------------------------------------------
 
     def _offer(self, chat_id, customer, *, kind: str, prompt: str, options: dict | None = None, file_id: str = ""):
-        """Show the price and ask to confirm; the draft waits in the conversation."""
-        options = {k: v for k, v in (options or {}).items() if k in ("duration", "aspect_ratio", "mode")}
+        """Show the price as a new quote (see ``quotes``); the draft waits in the conversation."""
         prompt = prompt.strip()
         if not prompt:
             return reply(chat_id, str(EmptyPrompt()))
-        _provider, price = job_services.quote_job(kind=kind, mode=options.get("mode", ""), duration=options.get("duration", 0))
-        draft = {"kind": kind, "prompt": prompt, "options": options, "file_id": file_id, "price": price}
-        set_state(chat_id, "confirm", draft)
-        balance = billing_selectors.get_balance(customer)
-        reply(chat_id, texts.confirm_job(kind, prompt, options, price, balance), keyboards.confirm(price))
+        draft = quotes.make_draft(kind=kind, prompt=prompt, options=options, file_id=file_id)
+        quotes.show(chat_id, draft, billing_selectors.get_balance(customer))
 
-    def _confirm(self, query, customer):
+    def _confirm(self, query, customer, pressed: callbacks.Confirm):
+        """Start the job of the pressed quote, once: only its own, current quote's button does."""
         chat_id = query.message.chat.id
-        draft = claim_confirmed_draft(chat_id)
+        draft = claim_confirmed_draft(chat_id, quote=pressed.quote, price=pressed.price)
         if draft is None:
-            return self.bot.answer_callback_query(query.id, text=texts.expired())
+            return self._expired(query)
         self.bot.answer_callback_query(query.id)
+        quotes.retire_shown(chat_id)  # the used quote's keyboard goes
         image = None
         try:
             if draft.get("file_id"):
@@ -213,10 +211,14 @@ class Handlers:
             job = job_services.submit_job(
                 customer=customer, kind=draft["kind"], prompt=draft["prompt"], input_image=image,
                 aspect_ratio=options.get("aspect_ratio", ""), duration=options.get("duration"), mode=options.get("mode"),
+                quoted_price=draft["price"],
             )
+        except PriceChanged as exc:
+            reply(chat_id, str(exc))
+            return quotes.show(chat_id, quotes.requote(draft), billing_selectors.get_balance(customer))
         except InsufficientFunds:
-            return reply(chat_id, texts.insufficient_funds(draft["price"], billing_selectors.get_balance(customer)),
-                         keyboards.topup_button())
+            # The balance fell since the quote: the same order quoted again, with the top-up that covers it.
+            return quotes.show(chat_id, quotes.requote(draft), billing_selectors.get_balance(customer))
         except (JobError, BillingError) as exc:
             return reply(chat_id, str(exc))
         except FileTooLarge as exc:
@@ -226,8 +228,13 @@ class Handlers:
             return reply(chat_id, texts.file_download_failed())
         outbox.topic_message(chat_id, f"job:{job.pk}", texts.job_progress(job), reply_markup=keyboards.cancel_job(job.pk))
 
-    def _cancel_job(self, query, customer, job_id: str):
-        job = Job.objects.filter(pk=int(job_id), customer_id=customer.pk).first() if job_id.isdigit() else None
+    def _expired(self, query):
+        """A button that can do nothing any more: say so, and take its keyboard off the message."""
+        self.bot.answer_callback_query(query.id, text=texts.expired())
+        quotes.remove_keyboard(query.message.chat.id, query.message.message_id)
+
+    def _cancel_job(self, query, customer, job_id: int):
+        job = Job.objects.filter(pk=job_id, customer_id=customer.pk).first()
         if job is None:
             return self.bot.answer_callback_query(query.id, text=texts.job_gone(), show_alert=True)
         try:
@@ -243,35 +250,35 @@ class Handlers:
         if query.message is None:
             return self.bot.answer_callback_query(query.id, text=texts.expired())
         chat_id = query.message.chat.id
-        prefix, _sep, value = (query.data or "").partition(":")
-        if prefix == "c":
-            if value == "ok":
-                return self._confirm(query, customer)
-            clear_state(chat_id)
-            self.bot.answer_callback_query(query.id)
-            return reply(chat_id, texts.cancelled_dialogue(), keyboards.main_menu())
-        if prefix == "x":
-            return self._cancel_job(query, customer, value)
+        pressed = callbacks.parse(query.data)
+        if isinstance(pressed, callbacks.Confirm):
+            return self._confirm(query, customer, pressed)
+        if isinstance(pressed, callbacks.CancelJob):
+            return self._cancel_job(query, customer, pressed.job_id)
+        if isinstance(pressed, callbacks.Expired):
+            return self._expired(query)
         self.bot.answer_callback_query(query.id)
-        if prefix == "m":
-            return self._menu(chat_id, customer, value)
-        if prefix == "t":
-            if value == "custom":
+        match pressed:
+            case callbacks.CancelDialogue():
+                clear_state(chat_id)
+                quotes.retire_shown(chat_id)
+                return reply(chat_id, texts.cancelled_dialogue(), keyboards.main_menu())
+            case callbacks.Menu(item=item):
+                return self._menu(chat_id, customer, item)
+            case callbacks.TopupAmount(amount=None):
                 set_state(chat_id, "topup_amount")
                 return reply(chat_id, texts.topup_custom())
-            if value.isdigit():
-                return self._topup_methods(chat_id, int(value))
-        if prefix == "p":
-            method, _sep, amount = value.partition(":")
-            if amount.isdigit():
-                return self._pay(chat_id, customer, method, int(amount))
-        if prefix == "v":
-            return self._video_option(chat_id, value)
-        if prefix == "l" and value in ("ru", "en"):
-            get_or_create_customer(telegram_id=customer.telegram_id, language=value)
-            forget_customer(customer.telegram_id)
-            translation.activate(value)
-            return reply(chat_id, texts.language_set(), keyboards.main_menu())
+            case callbacks.TopupAmount(amount=amount):
+                return self._topup_methods(chat_id, amount)
+            case callbacks.Pay(method=method, amount=amount):
+                return self._pay(chat_id, customer, method, amount)
+            case callbacks.VideoDuration() | callbacks.VideoAspect() | callbacks.VideoMode():
+                return self._video_option(chat_id, pressed)
+            case callbacks.Language(code=code):
+                get_or_create_customer(telegram_id=customer.telegram_id, language=code)
+                forget_customer(customer.telegram_id)
+                translation.activate(code)
+                return reply(chat_id, texts.language_set(), keyboards.main_menu())
         reply(chat_id, texts.expired(), keyboards.main_menu())
 
     def _menu(self, chat_id, customer, item):
@@ -295,24 +302,25 @@ class Handlers:
             return reply(chat_id, texts.choose_language(), keyboards.languages())
         reply(chat_id, texts.help_text(), keyboards.main_menu())
 
-    def _video_option(self, chat_id, value):
+    def _video_option(self, chat_id, pressed: callbacks.Callback):
         conversation = get_state(chat_id)
         if conversation.state not in ("video_options", "video_prompt"):
             return reply(chat_id, texts.expired(), keyboards.main_menu())
         options = dict(conversation.data)
-        key, _sep, choice = value.partition(":")
-        if key == "d" and choice.isdigit() and int(choice) in job_selectors.VIDEO_DURATIONS:
-            options["duration"] = int(choice)
-            set_state(chat_id, "video_options", options)
-            return reply(chat_id, texts.ask_video_aspect(), keyboards.video_aspects(VIDEO_ASPECT_RATIOS))
-        if key == "a" and choice in VIDEO_ASPECT_RATIOS:
-            options["aspect_ratio"] = choice
-            set_state(chat_id, "video_options", options)
-            return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(job_selectors.VIDEO_MODES))
-        if key == "m" and choice in job_selectors.VIDEO_MODES:
-            options["mode"] = choice
-            set_state(chat_id, "video_prompt", options)
-            return reply(chat_id, texts.ask_video_prompt())
+        match pressed:
+            case callbacks.VideoDuration(seconds=seconds) if seconds in job_selectors.VIDEO_DURATIONS:
+                options["duration"] = seconds
+                set_state(chat_id, "video_options", options)
+                return reply(chat_id, texts.ask_video_aspect(), keyboards.video_aspects(VIDEO_ASPECT_RATIOS))
+            case callbacks.VideoAspect(ratio=ratio) if ratio in VIDEO_ASPECT_RATIOS:
+                options["aspect_ratio"] = ratio
+                set_state(chat_id, "video_options", options)
+                prices = quotes.video_mode_prices(options.get("duration"))
+                return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(prices))
+            case callbacks.VideoMode(mode=mode) if mode in job_selectors.VIDEO_MODES:
+                options["mode"] = mode
+                set_state(chat_id, "video_prompt", options)
+                return reply(chat_id, texts.ask_video_prompt())
         reply(chat_id, texts.expired(), keyboards.main_menu())
 
     def _pay(self, chat_id, customer, method, amount):

@@ -1,18 +1,30 @@
 """Inline keyboards as plain Bot API dicts (they go through the outbox as JSON).
 
-Callback data is short and parsed in ``handlers``: ``m:<menu item>``, ``t:<kopecks>|custom``,
-``p:<yk|st>:<kopecks>``, ``v:<d|a|m>:<value>``, ``c:<ok|no>``, ``x:<job id>``, ``l:<ru|en>``.
+Every button's callback data is a ``telegram_bot.callbacks`` value, built (and checked against
+Telegram's 64 bytes) there; handlers get it back through ``callbacks.parse``.
 """
 from __future__ import annotations
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from telegram_bot import texts
+from telegram_bot import callbacks, texts
+from telegram_bot.callbacks import (
+    CancelDialogue,
+    CancelJob,
+    Confirm,
+    Language,
+    Menu,
+    Pay,
+    TopupAmount,
+    VideoAspect,
+    VideoDuration,
+    VideoMode,
+)
 
 
-def button(text: str, data: str) -> dict:
-    return {"text": text, "callback_data": data}
+def button(text: str, callback: callbacks.Callback) -> dict:
+    return {"text": text, "callback_data": callbacks.build(callback)}
 
 
 def url_button(text: str, url: str) -> dict:
@@ -25,23 +37,23 @@ def inline(*rows: list[dict]) -> dict:
 
 def main_menu() -> dict:
     return inline(
-        [button(_("🖼 Picture"), "m:picture"), button(_("✏️ Edit a photo"), "m:edit")],
-        [button(_("🎬 Video"), "m:video"), button(_("💳 Top up"), "m:topup")],
-        [button(_("💰 Balance"), "m:balance"), button(_("⏳ My jobs"), "m:jobs")],
-        [button(_("🧾 History"), "m:history"), button(_("🌐 Language"), "m:lang"), button(_("❓ Help"), "m:help")],
+        [button(_("🖼 Picture"), Menu("picture")), button(_("✏️ Edit a photo"), Menu("edit"))],
+        [button(_("🎬 Video"), Menu("video")), button(_("💳 Top up"), Menu("topup"))],
+        [button(_("💰 Balance"), Menu("balance")), button(_("⏳ My jobs"), Menu("jobs"))],
+        [button(_("🧾 History"), Menu("history")), button(_("🌐 Language"), Menu("lang")), button(_("❓ Help"), Menu("help"))],
     )
 
 
 def topup_amounts() -> dict:
-    presets = [button(texts.money(k), f"t:{k}") for k in settings.TOPUP_PRESETS_KOPECKS]
+    presets = [button(texts.money(k), TopupAmount(k)) for k in settings.TOPUP_PRESETS_KOPECKS]
     rows = [presets[i : i + 2] for i in range(0, len(presets), 2)]
-    return inline(*rows, [button(_("Other amount"), "t:custom")])
+    return inline(*rows, [button(_("Other amount"), TopupAmount(None))])
 
 
 def topup_methods(amount: int, stars: int) -> dict:
     return inline(
-        [button(_("💳 Card (YooKassa)"), f"p:yk:{amount}")],
-        [button(_("⭐ Telegram Stars (%(stars)s)") % {"stars": stars}, f"p:st:{amount}")],
+        [button(_("💳 Card (YooKassa)"), Pay("yk", amount))],
+        [button(_("⭐ Telegram Stars (%(stars)s)") % {"stars": stars}, Pay("st", amount))],
     )
 
 
@@ -49,8 +61,13 @@ def pay_link(url: str, amount: int) -> dict:
     return inline([url_button(_("Pay %(amount)s") % {"amount": texts.money(amount)}, url)])
 
 
-def video_durations(durations) -> dict:
-    return inline([button(_("%(seconds)s s") % {"seconds": d}, f"v:d:{d}") for d in durations])
+def video_durations(prices: dict[int, int]) -> dict:
+    """One button per duration with the cheapest price it can come to ("from"): the quality is
+    chosen on the next step, and its buttons then show the exact price."""
+    return inline([
+        button(_("%(seconds)s s · from %(price)s") % {"seconds": seconds, "price": texts.money(price)}, VideoDuration(seconds))
+        for seconds, price in prices.items()
+    ])
 
 
 PREFERRED_ASPECTS = ("16:9", "9:16", "1:1")
@@ -58,27 +75,42 @@ PREFERRED_ASPECTS = ("16:9", "9:16", "1:1")
 
 def video_aspects(ratios) -> dict:
     ordered = [r for r in PREFERRED_ASPECTS if r in ratios] + sorted(set(ratios) - set(PREFERRED_ASPECTS))
-    return inline([button(r, f"v:a:{r}") for r in ordered])
+    return inline([button(r, VideoAspect(r)) for r in ordered])
 
 
-def video_modes(modes) -> dict:
-    return inline([button(str(texts.MODE_NAMES.get(m, m)), f"v:m:{m}") for m in modes])
+def video_modes(prices: dict[str, tuple[int, bool]]) -> dict:
+    """One button per quality with the price it makes: (kopecks, exact); "from" when not exact
+    (see ``quotes.video_mode_prices``)."""
+    buttons = []
+    for mode, (price, exact) in prices.items():
+        label = _("%(mode)s · %(price)s") if exact else _("%(mode)s · from %(price)s")
+        buttons.append(button(label % {"mode": texts.MODE_NAMES.get(mode, mode), "price": texts.money(price)}, VideoMode(mode)))
+    return inline(buttons)
 
 
-def confirm(price: int) -> dict:
+def confirm(quote: str, price: int) -> dict:
+    """The confirm button of one quote: it can start that quote's job and nothing else."""
     return inline(
-        [button(_("✅ Start for %(price)s") % {"price": texts.money(price)}, "c:ok")],
-        [button(_("✖️ Cancel"), "c:no")],
+        [button(_("✅ Start for %(price)s") % {"price": texts.money(price)}, Confirm(quote, price))],
+        [button(_("✖️ Cancel"), CancelDialogue())],
+    )
+
+
+def topup_to_confirm(amount: int) -> dict:
+    """For a quote above the balance: top up ``amount`` (the quote is shown again once paid)."""
+    return inline(
+        [button(_("💳 Top up %(amount)s") % {"amount": texts.money(amount)}, TopupAmount(amount))],
+        [button(_("✖️ Cancel"), CancelDialogue())],
     )
 
 
 def cancel_job(job_id: int) -> dict:
-    return inline([button(_("✖️ Cancel"), f"x:{job_id}")])
+    return inline([button(_("✖️ Cancel"), CancelJob(job_id))])
 
 
 def topup_button() -> dict:
-    return inline([button(_("💳 Top up"), "m:topup")])
+    return inline([button(_("💳 Top up"), Menu("topup"))])
 
 
 def languages() -> dict:
-    return inline([button("🇷🇺 Русский", "l:ru"), button("🇬🇧 English", "l:en")])
+    return inline([button("🇷🇺 Русский", Language("ru")), button("🇬🇧 English", Language("en"))])

@@ -78,6 +78,18 @@ def edit_message(of: OutboxMessage, text: str, *, reply_markup: dict | None = No
     return message(chat_id=of.chat_id, method="editMessageText", params={"text": text, "reply_markup": reply_markup}, edit_of=of)
 
 
+def remove_keyboard_message(chat_id: int, *, of: OutboxMessage | None = None, message_id: int | None = None) -> OutboxMessage:
+    """Take the inline keyboard off a message: the one ``of`` sent (or will send), or ``message_id``.
+
+    An empty keyboard rather than none: Telegram removes the markup either way, and the call
+    says what it does. Doing it twice is harmless (Telegram's "not modified" counts as sent).
+    """
+    if (of is None) == (message_id is None):
+        raise ValueError("give the outbox row or the message id, one of them")
+    params = {"reply_markup": {"inline_keyboard": []}, "message_id": message_id}
+    return message(chat_id=chat_id, method="editMessageReplyMarkup", params=params, edit_of=of)
+
+
 def media_message(chat_id: int, method: str, file_name: str, *, caption: str = "", reply_markup: dict | None = None,
                   attributes: dict | None = None) -> OutboxMessage:
     """``attributes``: more parameters of the method (a video's width, height and duration)."""

@@ -15,7 +15,7 @@ from billing import selectors as billing_selectors
 from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
-from telegram_bot import keyboards, outbox, texts
+from telegram_bot import keyboards, outbox, quotes, texts
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,29 @@ def _video_attributes(info: dict) -> dict:
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")
 def on_payment_succeeded(sender, payment, balance=None, **kwargs):
-    # ``balance`` is what the credit left on the wallet (one INSERT here, no read); read only
-    # when the sender could not say.
     customer = payment.customer
-    if balance is None:
-        balance = billing_selectors.get_balance(customer)
+    balance = _balance_after(payment, balance)
     with translation.override(customer.language):
         outbox.enqueue_text(
             customer.telegram_id, texts.payment_succeeded(payment.amount, balance), reply_markup=keyboards.main_menu(),
         )
+
+
+@receiver(payment_succeeded, dispatch_uid="telegram_bot.resume_quote_after_topup")
+def on_payment_succeeded_resume_quote(sender, payment, balance=None, **kwargs):
+    # A receiver of its own, connected after the one above: its message ("payment received")
+    # comes first, and a failure here (logged by payments) cannot cost the customer that one.
+    # The quote is shown again with a fresh button; nothing starts without a press of it.
+    customer = payment.customer
+    balance = _balance_after(payment, balance)
+    with translation.override(customer.language):
+        quotes.resume_after_topup(customer.telegram_id, balance)
+
+
+def _balance_after(payment, balance: int | None) -> int:
+    # ``balance`` is what the credit left on the wallet (no read here); read only when the
+    # sender could not say.
+    return billing_selectors.get_balance(payment.customer) if balance is None else balance
 
 
 @receiver(payment_canceled, dispatch_uid="telegram_bot.payment_canceled")

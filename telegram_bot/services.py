@@ -1,6 +1,8 @@
 """Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on)."""
 from __future__ import annotations
 
+from django.utils import timezone
+
 from telegram_bot.models import Conversation
 
 
@@ -18,14 +20,33 @@ def clear_state(chat_id: int) -> bool:
     return bool(Conversation.objects.filter(chat_id=chat_id).exclude(state="").update(state="", data={}))
 
 
-def claim_confirmed_draft(chat_id: int) -> dict | None:
-    """The job draft awaiting confirmation, taken so that only one press wins it.
+def claim_confirmed_draft(chat_id: int, *, quote: str, price: int) -> dict | None:
+    """The job draft of quote ``quote`` at ``price`` kopecks, taken so that only one press wins it.
 
-    A double tap on "Confirm" must not start two paid jobs: the conditional UPDATE lets exactly
-    one caller clear the ``confirm`` state; the others get None.
+    None when the chat's current draft is another quote (an older button, a newer offer), shows
+    another price, or was taken already. A double tap on "Confirm" must not start two paid jobs:
+    the conditional UPDATE (``WHERE state = 'confirm' AND data.quote = quote``) lets exactly one
+    caller clear the draft. Quote ids are random tokens, never reused, so a draft read with that
+    id is the draft the UPDATE clears.
     """
     conversation = get_state(chat_id)
     draft = conversation.data if conversation.state == "confirm" else None
-    if not draft or not Conversation.objects.filter(chat_id=chat_id, state="confirm").update(state="", data={}):
+    if not draft or draft.get("quote") != quote or draft.get("price") != price:
+        return None
+    if not Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(state="", data={}):
         return None
     return draft
+
+
+def replace_quoted_draft(chat_id: int, *, quote: str, draft: dict) -> bool:
+    """Put ``draft`` (a new quote) in place of quote ``quote``, if that is still the chat's draft.
+
+    For a quote shown again without the customer's doing (after a top-up): a conditional
+    UPDATE, so whatever the customer did meanwhile (a new prompt, /cancel, the confirm button)
+    wins over it.
+    """
+    return bool(
+        Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(
+            data=draft, updated_at=timezone.now()
+        )
+    )

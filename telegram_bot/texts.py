@@ -212,7 +212,8 @@ def ask_video_prompt() -> str:
     return _("Now send a description of the video, or a photo with a caption to bring it to life.")
 
 
-def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int) -> str:
+def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int, *, topup: int = 0) -> str:
+    """The quote; with ``topup`` (the balance is short) it asks for that top-up instead of "Start?"."""
     lines = [_("%(what)s: “%(prompt)s”") % {"what": kind_name(kind), "prompt": _shorten(prompt, 300)}]
     if options.get("duration"):
         lines.append(
@@ -222,7 +223,12 @@ def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: 
             }
         )
     lines.append(_("Price: %(price)s. Your balance: %(balance)s.") % {"price": money(price), "balance": money(balance_now)})
-    lines.append(_("Start?"))
+    if topup:
+        lines.append(_("Not enough money for it. Top up %(amount)s and I will show this offer again to start it.") % {
+            "amount": money(topup)
+        })
+    else:
+        lines.append(_("Start?"))
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ BOT_USER = {"id": 7000000001, "is_bot": True, "first_name": "genbot (sandbox)", 
 # Telegram's limits: about one message a second per chat (a short burst passes), 30 a second overall.
 CHAT_RATE, CHAT_BURST = 1.0, 3
 GLOBAL_RATE, GLOBAL_BURST = 30.0, 30
-COUNTED_METHODS = {"sendMessage", "editMessageText", "sendPhoto", "sendVideo", "sendDocument", "sendInvoice"}
+COUNTED_METHODS = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendVideo", "sendDocument", "sendInvoice"}
 MEDIA_METHODS = {"sendPhoto": "photo", "sendVideo": "video", "sendDocument": "document"}
 
 
@@ -287,17 +287,27 @@ class SandboxState:
         return self._bot_message(params, text=text)
 
     def api_editMessageText(self, params, files):
+        return self._edit_bot_message(params, text=params.get("text") or "")
+
+    def api_editMessageReplyMarkup(self, params, files):
+        """Replace (or, with no or an empty keyboard, remove) the inline keyboard of a bot message."""
+        return self._edit_bot_message(params)
+
+    def _edit_bot_message(self, params: dict, *, text: str | None = None) -> dict:
+        """Edit a message the bot sent: its text (when given) and its keyboard (none removes it)."""
         chat_id = _chat_id(params)
         message_id = int(params.get("message_id") or 0)
-        text = params.get("text") or ""
         markup = _json_param(params.get("reply_markup"))
+        if markup is not None and not (markup.get("inline_keyboard") or []):
+            markup = None
         with self.cond:
             message = self.find_message(chat_id, message_id)
             if message is None or not message["from"].get("is_bot"):
                 raise ApiError(400, "Bad Request: message to edit not found")
-            if message.get("text") == text and message.get("reply_markup") == markup:
+            if (text is None or message.get("text") == text) and message.get("reply_markup") == markup:
                 raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
-            message["text"] = text
+            if text is not None:
+                message["text"] = text
             if markup:
                 message["reply_markup"] = markup
             else:

@@ -147,6 +147,15 @@ def test_insufficient_funds_propagates_and_leaves_no_job_and_no_file(no_enqueue,
     assert not media.exists() or not [f for f in media.rglob("*") if f.is_file()]
 
 
+def test_a_job_is_created_only_at_the_price_the_customer_was_quoted(funded_customer, no_enqueue):
+    Price.objects.create(kind="image", amount=2_500)  # staff changed it after the customer saw ₽15
+    with pytest.raises(exceptions.PriceChanged):
+        services.submit_job(customer=funded_customer, kind="image", prompt="x", quoted_price=1_500)
+    assert Job.objects.count() == 0 and get_held(funded_customer) == 0
+    job = services.submit_job(customer=funded_customer, kind="image", prompt="x", quoted_price=2_500)
+    assert job.cost_estimate == job.reservation.amount == 2_500
+
+
 def test_blocked_customer_cannot_submit(funded_customer, no_enqueue):
     set_customer_blocked(customer=funded_customer, blocked=True)
     with pytest.raises(CustomerBlocked):

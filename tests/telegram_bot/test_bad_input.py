@@ -139,6 +139,8 @@ def test_a_stale_confirm_button_cannot_start_a_second_paid_job(bot):
 
     time.sleep(1.5)
     assert Job.objects.filter(customer__telegram_id=chat.chat_id).count() == 1
+    # The used quote's keyboard is gone from the chat.
+    assert "reply_markup" not in chat.state.find_message(chat.chat_id, offer["message_id"])
 
 
 def test_malformed_updates_are_skipped_and_the_loop_goes_on(bot):
@@ -152,12 +154,12 @@ def test_malformed_updates_are_skipped_and_the_loop_goes_on(bot):
     _no_trace(chat)
 
 
-def test_insufficient_funds_is_explained_with_a_top_up_button(bot):
+def test_insufficient_funds_is_explained_with_a_top_up_button_instead_of_a_start_button(bot):
     chat = bot.chat()
     chat.send("/picture a castle")
-    chat.press(chat.wait_text("Start?"), "Start for")
     answer = chat.wait_text("Not enough money")
-    assert any("Top up" in b["text"] for row in answer["reply_markup"]["inline_keyboard"] for b in row)
+    labels = [b["text"] for row in answer["reply_markup"]["inline_keyboard"] for b in row]
+    assert "💳 Top up ₽100" in labels and not any("Start for" in label for label in labels)
 
 
 def make_customer_chat(bot):

@@ -262,3 +262,83 @@ def test_a_customer_who_had_blocked_the_bot_is_served_and_unmarked_when_writing_
     chat.send("/balance")
     chat.wait_text("Your balance")
     assert Customer.objects.get(pk=customer.pk).bot_blocked_at is None
+
+
+def _callback_answer(chat, update, timeout=10):
+    query_id = update["callback_query"]["id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = chat.state.callback_answers.get(query_id)
+        if answer:
+            return answer
+        time.sleep(0.05)
+    raise AssertionError("the callback was not answered")
+
+
+def _keyboard_gone(chat, message, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "reply_markup" not in chat.state.find_message(chat.chat_id, message["message_id"]):
+            return True
+        time.sleep(0.05)
+    raise AssertionError(f"message {message['message_id']} still shows its keyboard")
+
+
+def _press_data(chat, message, label):
+    """Press like ``chat.press``, returning the update (for its callback answer)."""
+    [data] = [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row if label in b["text"]]
+    chat.mark = chat._last_seq()
+    return chat.state.user_presses(chat.chat_id, message["message_id"], data)
+
+
+def test_an_old_picture_quotes_button_does_not_start_the_video_quoted_after_it(bot):
+    chat = _funded_chat(bot)
+    chat.send("/picture a lighthouse")
+    picture = chat.wait_for(_has_button("Start for ₽15"))
+    chat.send("/video")
+    durations = chat.wait_for(_has_button("5 s"))
+    assert [b["text"] for b in durations["reply_markup"]["inline_keyboard"][0]] == ["5 s · from ₽50", "10 s · from ₽100"]
+    chat.press(durations, "5 s")
+    chat.press(chat.wait_for(_has_button("16:9")), "16:9")
+    modes = chat.wait_for(_has_button("standard"))
+    assert [b["text"] for b in modes["reply_markup"]["inline_keyboard"][0]] == ["standard · ₽50", "pro · ₽90"]
+    chat.press(modes, "standard")
+    chat.wait_text("description of the video")
+    chat.send("waves on a beach")
+    video = chat.wait_for(_has_button("Start for ₽50"))
+    _keyboard_gone(chat, picture)  # the superseded quote's keyboard was taken off
+
+    # The old screen is still open on a slow phone: its button is pressed anyway.
+    answer = _callback_answer(chat, _press_data(chat, picture, "Start for"))
+    assert answer["text"] == "This offer has expired. Start again from the menu."
+    chat.assert_quiet(1)
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert not Job.objects.filter(customer=customer).exists()
+    assert billing_selectors.get_balance(customer) == 100_000
+
+    chat.press(video, "Start for")
+    chat.wait_for(lambda m: "video" in m or "document" in m, timeout=40)
+    _keyboard_gone(chat, video)  # a used quote's keyboard goes too
+    job = Job.objects.get(customer=customer)
+    assert job.kind == "video_text" and billing_selectors.get_balance(customer) == 100_000 - 5_000
+
+
+def test_a_quote_above_the_balance_tops_up_by_stars_and_resumes_with_one_tap(bot):
+    chat = _funded_chat(bot, balance=500)
+    chat.send("/picture a castle")
+    short = chat.wait_text("Not enough money")
+    assert "Price: ₽15. Your balance: ₽5." in short["text"]
+    chat.press(short, "Top up ₽100")
+    chat.press(chat.wait_for(_has_button("Stars")), "Stars")
+    invoice = chat.wait_for(lambda m: "invoice" in m)
+    bot.sandbox.state.user_pays_invoice(chat.chat_id, invoice["message_id"])
+    chat.wait_text("Payment received: ₽100", since_mark=False, timeout=20)
+    resumed = chat.wait_for(_has_button("Start for ₽15"), since_mark=False, timeout=20)
+    assert "Price: ₽15. Your balance: ₽105." in resumed["text"]
+    _keyboard_gone(chat, short)
+    customer = Customer.objects.get(telegram_id=chat.chat_id)
+    assert not Job.objects.filter(customer=customer).exists()  # nothing starts before the press
+    chat.press(resumed, "Start for")
+    chat.wait_for(lambda m: "photo" in m, timeout=30)
+    assert Job.objects.get(customer=customer).prompt == "a castle"
+    assert billing_selectors.get_balance(customer) == 10_500 - 1_500

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 from django.utils import translation
 
+from jobs.exceptions import PriceChanged
 from telegram_bot import keyboards, texts
 
 JOB = SimpleNamespace(pk=7, kind="image", status="processing", progress=40, cost_actual=1500, cost_estimate=1500,
@@ -25,7 +26,10 @@ def _all_texts() -> list[str]:
         texts.insufficient_funds(1_500, 100), texts.job_progress(JOB), texts.job_completed(JOB),
         texts.job_result_caption(JOB, 8_500), texts.job_failed(JOB), texts.job_cancelled(JOB), texts.jobs_list([JOB]),
         texts.jobs_list([]), texts.choose_language(), texts.language_set(),
-        str(keyboards.main_menu()), str(keyboards.confirm(1_500)),
+        str(keyboards.main_menu()), str(keyboards.confirm("Qt0k3n-_", 1_500)),
+        texts.confirm_job("image", "a cat", {}, 1_500, 500, topup=10_000), str(keyboards.topup_to_confirm(10_000)),
+        str(keyboards.video_durations({5: 5_000})), str(keyboards.video_modes({"std": (5_000, True)})),
+        str(keyboards.video_modes({"pro": (9_000, False)})), str(PriceChanged()),
     ]
 
 

@@ -1,0 +1,152 @@
+"""Quotes: the price the bot shows for a job draft, and the one button that may start it.
+
+Every time the bot shows a price it makes a new quote: the draft is saved in the chat's
+``Conversation`` (state ``confirm``) under a fresh random quote id, and the confirm button
+carries that id and the price (``callbacks.Confirm``). ``services.claim_confirmed_draft`` only
+hands the draft to a press of that very button, so an older button (a picture quoted before
+a video) can never start, or pay for, a newer draft. The id is a random token rather than a
+counter because ``Conversation.data`` is wiped whenever the dialogue moves on: a counter
+would start again and could give a later quote an old button's id.
+
+The quote message is an outbox row with the topic ``quote:<chat>:<quote>``; while its topic
+says so, its keyboard is still on screen. When a quote is used, superseded or dropped, the
+row's topic is retired to ``quote-done:...`` and an ``editMessageReplyMarkup`` removes the
+keyboard, both in one transaction (one writer wins the rename, so the removal is queued once).
+
+A quote above the balance shows a top-up button for the missing amount instead of a confirm
+button and marks the draft ``awaiting_topup``; when that customer's payment succeeds,
+``resume_after_topup`` quotes the draft again (prices may have moved) and shows it with a
+fresh button, so the order resumes with one tap and never starts without one.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+
+from jobs import selectors as job_selectors
+from jobs import services as job_services
+from jobs.models import JobKind
+from telegram_bot import keyboards, outbox, texts
+from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.services import get_state, replace_quoted_draft, set_state
+
+DRAFT_OPTIONS = ("duration", "aspect_ratio", "mode")
+
+
+def new_quote_id() -> str:
+    """8 URL-safe characters (48 random bits): unguessable and never repeated in practice."""
+    return secrets.token_urlsafe(6)
+
+
+def topic(chat_id: int, quote: str) -> str:
+    return f"quote:{chat_id}:{quote}"
+
+
+def topup_covering(price: int, balance: int) -> int:
+    """The top-up that makes ``balance`` cover ``price``: the missing amount in whole roubles,
+    and at least the smallest top-up allowed."""
+    missing = math.ceil(max(0, price - balance) / 100) * 100
+    return max(missing, settings.TOPUP_MIN_KOPECKS)
+
+
+def make_draft(*, kind: str, prompt: str, options: dict | None = None, file_id: str = "") -> dict:
+    """A job draft at today's price (without a quote id yet)."""
+    options = {k: v for k, v in (options or {}).items() if k in DRAFT_OPTIONS}
+    _provider, price = job_services.quote_job(kind=kind, mode=options.get("mode", ""), duration=options.get("duration", 0))
+    return {"kind": kind, "prompt": prompt, "options": options, "file_id": file_id, "price": price}
+
+
+def requote(draft: dict) -> dict:
+    """The same order as a saved draft, at today's price (a new draft, without a quote id yet)."""
+    return make_draft(kind=draft["kind"], prompt=draft["prompt"], options=draft.get("options"),
+                      file_id=draft.get("file_id", ""))
+
+
+def show(chat_id: int, draft: dict, balance: int, *, replacing: str = "") -> dict | None:
+    """Save ``draft`` as the chat's new quote, take the keyboards off the ones shown before, show it.
+
+    With ``replacing`` (a quote id) only if that quote is still the chat's draft; None if not.
+    Returns the saved draft. One transaction: the draft, the retired keyboards and the new
+    message commit together.
+    """
+    quote = new_quote_id()
+    short = draft["price"] > balance
+    draft = {**draft, "quote": quote, "awaiting_topup": short}
+    if short:
+        topup = topup_covering(draft["price"], balance)
+        markup = keyboards.topup_to_confirm(topup)
+    else:
+        topup, markup = 0, keyboards.confirm(quote, draft["price"])
+    text = texts.confirm_job(draft["kind"], draft["prompt"], draft["options"], draft["price"], balance, topup=topup)
+    # The process lock before the transaction (see ``outbox.topic_message``).
+    with outbox.serialised_writes(), transaction.atomic():
+        if replacing:
+            if not replace_quoted_draft(chat_id, quote=replacing, draft=draft):
+                return None
+        else:
+            set_state(chat_id, "confirm", draft)
+        retire_shown(chat_id)
+        outbox.enqueue_text(chat_id, text, reply_markup=markup, topic=topic(chat_id, quote))
+    return draft
+
+
+def retire_shown(chat_id: int) -> int:
+    """Take the keyboard off every quote message of the chat still showing one; returns how many.
+
+    Renaming the row's topic is the conditional UPDATE that decides who queues the removal, so
+    two callers never queue it twice. A quote message that failed to send has nothing to edit.
+    """
+    rows = OutboxMessage.objects.filter(
+        topic__startswith=f"quote:{chat_id}:", method="sendMessage"
+    ).exclude(status=OutboxStatus.FAILED).only("pk", "chat_id", "topic")
+    retired = 0
+    with outbox.serialised_writes(), transaction.atomic():
+        for row in rows:
+            done = "quote-done:" + row.topic.removeprefix("quote:")
+            if OutboxMessage.objects.filter(pk=row.pk, topic=row.topic).update(topic=done):
+                outbox.enqueue(outbox.remove_keyboard_message(chat_id, of=row))
+                retired += 1
+    return retired
+
+
+def remove_keyboard(chat_id: int, message_id: int) -> None:
+    """Take the keyboard off a message the customer pressed but that can do nothing any more."""
+    outbox.enqueue(outbox.remove_keyboard_message(chat_id, message_id=message_id))
+
+
+def resume_after_topup(chat_id: int, balance: int) -> dict | None:
+    """After a top-up: show again, re-quoted, the chat's draft that waited for it; None if none."""
+    conversation = get_state(chat_id)
+    draft = conversation.data
+    if conversation.state != "confirm" or not draft.get("awaiting_topup") or not draft.get("quote"):
+        return None
+    return show(chat_id, requote(draft), balance, replacing=draft["quote"])
+
+
+# --- prices on the buttons that change them ----------------------------------------------------
+
+
+def _video_price(*, mode: str, duration: int) -> tuple[int, int]:
+    """(lowest, highest) price of a video of this quality and length over the video kinds."""
+    prices = [job_services.quote_job(kind=kind, mode=mode, duration=duration)[1] for kind in JobKind.videos()]
+    return min(prices), max(prices)
+
+
+def video_duration_prices() -> dict[int, int]:
+    """Per duration, the cheapest video of that length: the duration buttons say "from" it,
+    because the quality (std is the cheaper) is only chosen on the next step."""
+    return {
+        seconds: min(_video_price(mode=mode, duration=seconds)[0] for mode in job_selectors.VIDEO_MODES)
+        for seconds in job_selectors.VIDEO_DURATIONS
+    }
+
+
+def video_mode_prices(duration: int | None) -> dict[str, tuple[int, bool]]:
+    """Per quality, (the price at ``duration``, whether it is exact). Not exact when a video
+    from a description and one from a photo are priced apart: the button shows the lower, as
+    "from", because which one the customer makes is only known when they send it."""
+    ranges = {mode: _video_price(mode=mode, duration=duration or 0) for mode in job_selectors.VIDEO_MODES}
+    return {mode: (low, low == high) for mode, (low, high) in ranges.items()}
