@@ -25,7 +25,7 @@ from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import keyboards, outbox, texts
-from telegram_bot.middleware import forget_customer
+from telegram_bot.middleware import allow_request, forget_customer
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
 logger = logging.getLogger(__name__)
@@ -199,6 +199,8 @@ class Handlers:
         reply(chat_id, texts.confirm_job(kind, prompt, options, price, balance), keyboards.confirm(price))
 
     def _confirm(self, query, customer):
+        if not allow_request(self.bot, customer, query=query):
+            return None
         chat_id = query.message.chat.id
         draft = claim_confirmed_draft(chat_id)
         if draft is None:
@@ -310,6 +312,8 @@ class Handlers:
         reply(chat_id, texts.expired(), keyboards.main_menu())
 
     def _pay(self, chat_id, customer, method, amount):
+        if not allow_request(self.bot, customer, chat_id=chat_id):
+            return None
         try:
             if method == "yk":
                 payment = payment_services.create_topup(customer=customer, amount=amount, provider="yookassa")

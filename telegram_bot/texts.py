@@ -99,8 +99,20 @@ def send_as_photo() -> str:
     return _("Send the picture as a photo (not as a file), with a caption saying what to do.")
 
 
-def rate_limited() -> str:
-    return _("You are sending messages too fast. Please wait a minute; I will answer again after that.")
+def flood_limited(seconds: int) -> str:
+    return _(
+        "You are sending messages too fast. I will not process them for %(seconds)s s; try again after that."
+    ) % {"seconds": seconds}
+
+
+def requests_limited(seconds: int) -> str:
+    return _("Too many orders and payments in a short time. Try again in %(seconds)s s.") % {"seconds": seconds}
+
+
+def private_chat_only(bot_username: str) -> str:
+    if bot_username:
+        return _("I work in a private chat only: open @%(username)s and write to me there.") % {"username": bot_username}
+    return _("I work in a private chat only: write to me directly.")
 
 
 def blocked() -> str:

@@ -188,23 +188,20 @@ def test_lang_switches_every_later_answer(bot):
     assert Customer.objects.get(telegram_id=chat.chat_id).language == "ru"
 
 
-def test_rate_limit_answers_politely_once_then_processes_nothing(bot, settings):
-    settings.BOT_RATE_LIMIT = 3
-    bot.runner.bot.middlewares[0].limiter.limit = 3
+def test_a_flood_is_answered_once_with_the_time_then_processes_nothing(bot, settings):
+    settings.BOT_FLOOD_LIMIT = 3
     refused_before = counters.read_all().get("rate_limit_refusals", 0)
-    try:
-        chat = bot.chat(language="en")
-        for _ in range(6):
-            chat.state.user_sends(chat.chat_id, "/balance")
-        chat.wait_text("too fast", since_mark=False)
-        time.sleep(4)
-        answers = chat.bot_messages(since_mark=False)
-        assert sum("Your balance" in (m.get("text") or "") for m in answers) == 3
-        assert sum("too fast" in (m.get("text") or "") for m in answers) == 1
-        # Every refusal is counted for /metrics, not only the one answered.
-        assert counters.read_all().get("rate_limit_refusals", 0) - refused_before == 3
-    finally:
-        bot.runner.bot.middlewares[0].limiter.limit = 10
+    chat = bot.chat(language="en")
+    for _ in range(6):
+        chat.state.user_sends(chat.chat_id, "/balance")
+    refusal = chat.wait_text("too fast", since_mark=False)
+    assert re.search(r"for \d+ s", refusal["text"])
+    time.sleep(4)
+    answers = chat.bot_messages(since_mark=False)
+    assert sum("Your balance" in (m.get("text") or "") for m in answers) == 3
+    assert sum("too fast" in (m.get("text") or "") for m in answers) == 1
+    # Every refusal is counted for /metrics, not only the one answered.
+    assert counters.read_all().get("rate_limit_refusals", 0) - refused_before == 3
 
 
 def test_blocked_customers_are_refused(bot):
