@@ -25,6 +25,7 @@ from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import keyboards, outbox, texts
+from telegram_bot import selectors as bot_selectors
 from telegram_bot.middleware import allow_request, forget_customer
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
@@ -72,10 +73,9 @@ class Handlers:
     def history(self, message, data):
         self._history(message.chat.id, data["customer"])
 
-    def _history(self, chat_id, customer):
-        transfers = list(billing_selectors.get_ledger_history(customer, 10))
-        jobs = list(job_selectors.recent_jobs(customer, 5))
-        reply(chat_id, texts.history(transfers, jobs))
+    def _history(self, chat_id, customer, page: int = 0):
+        history = bot_selectors.history_page(customer, page)
+        reply(chat_id, texts.history(history), keyboards.history_pages(history))
 
     def jobs(self, message, data):
         self._jobs(message.chat.id, data["customer"])
@@ -263,6 +263,9 @@ class Handlers:
                 return self._pay(chat_id, customer, method, int(amount))
         if prefix == "v":
             return self._video_option(chat_id, value)
+        page = keyboards.parse_history_page(query.data)
+        if page is not None:
+            return self._history(chat_id, customer, page)
         if prefix == "l" and value in ("ru", "en"):
             get_or_create_customer(telegram_id=customer.telegram_id, language=value)
             forget_customer(customer.telegram_id)

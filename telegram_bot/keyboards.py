@@ -1,7 +1,8 @@
 """Inline keyboards as plain Bot API dicts (they go through the outbox as JSON).
 
 Callback data is short and parsed in ``handlers``: ``m:<menu item>``, ``t:<kopecks>|custom``,
-``p:<yk|st>:<kopecks>``, ``v:<d|a|m>:<value>``, ``c:<ok|no>``, ``x:<job id>``, ``l:<ru|en>``.
+``p:<yk|st>:<kopecks>``, ``v:<d|a|m>:<value>``, ``c:<ok|no>``, ``x:<job id>``, ``l:<ru|en>``,
+``h:<history page>`` (built and parsed here).
 """
 from __future__ import annotations
 
@@ -82,3 +83,23 @@ def topup_button() -> dict:
 
 def languages() -> dict:
     return inline([button("🇷🇺 Русский", "l:ru"), button("🇬🇧 English", "l:en")])
+
+
+def history_page_data(page: int) -> str:
+    return f"h:{page}"
+
+
+def parse_history_page(data: str) -> int | None:
+    """The page of an ``h:`` button; None for anything else."""
+    prefix, _sep, page = (data or "").partition(":")
+    return int(page) if prefix == "h" and page.isdigit() and len(page) <= 4 else None
+
+
+def history_pages(page) -> dict | None:
+    """◀ Older / Newer ▶ under a history page (``telegram_bot.selectors.HistoryPage``)."""
+    row = []
+    if page.has_older:
+        row.append(button(_("◀ Older"), history_page_data(page.number + 1)))
+    if page.number > 0:
+        row.append(button(_("Newer ▶"), history_page_data(page.number - 1)))
+    return inline(row) if row else None

@@ -158,8 +158,8 @@ def test_jobs_lists_active_jobs_and_history_shows_money_and_results(bot, setting
     job = Job.objects.get(customer__telegram_id=chat.chat_id)
     assert f"#{job.pk}" in listing["text"] and _has_button(f"#{job.pk}")(listing)
     chat.send("/history")
-    history = chat.wait_text("Recent results")
-    assert "₽100" in history["text"] and "a quiet lake" in history["text"]
+    history = chat.wait_text("History, page 1")
+    assert f"reserved  Picture #{job.pk} “a quiet lake”" in history["text"] and "+₽100  Bonus" in history["text"]
 
 
 def test_stars_topup_invoice_pre_checkout_and_successful_payment_credit_once(bot):
