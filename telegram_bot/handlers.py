@@ -3,7 +3,8 @@
 Replies go through the durable outbox (``telegram_bot.outbox``), so a handler never waits on
 Telegram's flood limits; callback and pre-checkout answers are immediate Bot API calls because
 Telegram waits for them. The middleware has already found the customer (``data["customer"]``),
-activated their language and applied the rate limit.
+activated their language and applied the flood limit; a generation request or a payment started
+is counted against the request limit by ``allow_request`` where it is made.
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ RETRY_REDIS_AFTER = 10.0  # seconds
 # Atomic so that two bot processes cannot both take the last slot. Time is Redis's own, so bot
 # machines with skewed clocks share one window. Returns {allowed, seconds until a slot frees}.
 _HIT_SCRIPT = """
+redis.replicate_commands()  -- writes after TIME on Redis < 5 (the default since)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])

@@ -58,7 +58,9 @@ class Person:
 
 
 @pytest.fixture
-def direct_bot(sandbox, settings, monkeypatch):
+def direct_bot(sandbox, settings, monkeypatch, transactional_db):
+    """The bot; the database is transactional, as the middleware closes a connection left
+    inside a transaction (PostgreSQL), which the plain ``db`` fixture's test is."""
     from telegram_bot.bot import build_bot
 
     settings.AI_PROVIDER = "fake"

@@ -21,7 +21,7 @@ from tests.helpers import make_customer
 from tests.telegram_bot.conftest import new_chat_id
 from tests.telegram_bot.direct import Person, direct_bot  # noqa: F401 - the fixture
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
 @pytest.fixture

@@ -80,9 +80,11 @@ def test_a_redis_client_failing_mid_handshake_falls_back_to_the_local_window(set
     (seen under load in CI); the update must still be limited, never dropped with a traceback."""
     limiter = SlidingWindowLimiter(limit=2, window=60, redis_url=settings.REDIS_URL)
 
-    def broken_pipeline(*args, **kwargs):
+    def broken_call(*args, **kwargs):
         raise AttributeError("'NoneType' object has no attribute 'readline'")
 
-    monkeypatch.setattr(limiter._client(), "pipeline", broken_pipeline)
+    monkeypatch.setattr(limiter._client(), "evalsha", broken_call)
+    monkeypatch.setattr(limiter._client(), "set", broken_call)
     verdicts = [limiter.hit("someone") for _ in range(3)]
     assert [v.allowed for v in verdicts] == [True, True, False]
+    assert verdicts[-1].first_refusal and limiter._redis_down_until > time.monotonic()
