@@ -88,3 +88,14 @@ def test_a_redis_client_failing_mid_handshake_falls_back_to_the_local_window(set
     verdicts = [limiter.hit("someone") for _ in range(3)]
     assert [v.allowed for v in verdicts] == [True, True, False]
     assert verdicts[-1].first_refusal and limiter._redis_down_until > time.monotonic()
+
+
+def test_concurrent_hits_from_several_processes_never_pass_more_than_the_limit(settings):
+    """Each thread has its own limiter (as each bot process does) on the one Redis window."""
+    from tests.helpers import run_concurrently
+
+    key = f"test:{uuid.uuid4().hex}"
+    limiters = [SlidingWindowLimiter(limit=5, window=60, redis_url=settings.REDIS_URL) for _ in range(20)]
+    results = run_concurrently(lambda i: limiters[i].hit(key).allowed, 20)
+    assert sorted(results) == [("ok", False)] * 15 + [("ok", True)] * 5
+    limiters[0].reset(key)
