@@ -35,14 +35,19 @@ def get_held(customer: Customer) -> int:
     return _wallet_figures(customer)[1]
 
 
-def get_ledger_history(customer: Customer, limit: int = 10) -> QuerySet[Transfer]:
+def get_ledger_history(customer: Customer, limit: int = 10, *, single_phase_only: bool = False) -> QuerySet[Transfer]:
     """The customer's newest ledger rows, each with ``signed_amount``: + into the wallet, - out.
 
     A reservation and its void cancel out for the customer, so each shows its amount as held
     (``signed_amount`` 0 for PENDING and VOID) and only posted money moves the sign.
+    ``single_phase_only`` leaves out reservations and their settlements (money in and out only:
+    top-ups, refunds, corrections), for a view that shows each reservation's outcome otherwise.
     """
+    rows = Transfer.objects.filter(customer_id=customer.pk)
+    if single_phase_only:
+        rows = rows.filter(kind=TransferKind.SINGLE)
     return (
-        Transfer.objects.filter(customer_id=customer.pk)
+        rows
         .select_related("credit_account")
         .annotate(
             signed_amount=Case(

@@ -186,8 +186,10 @@ BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=2)
 TELEGRAM_SEND_PER_CHAT = env.float("TELEGRAM_SEND_PER_CHAT", default=1.0)
 TELEGRAM_SEND_GLOBAL = env.float("TELEGRAM_SEND_GLOBAL", default=30.0)
 TELEGRAM_SENDER_THREADS = env.int("TELEGRAM_SENDER_THREADS", default=16)
-# Incoming rate limit per customer: a sliding window in Redis (a local one when Redis is down).
+# Incoming rate limits per customer: sliding windows in Redis (local ones when Redis is down).
+# Generation requests and payments started per window, and updates of any kind per window.
 BOT_RATE_LIMIT = env.int("BOT_RATE_LIMIT", default=10)
+BOT_FLOOD_LIMIT = env.int("BOT_FLOOD_LIMIT", default=30)
 BOT_RATE_WINDOW = env.int("BOT_RATE_WINDOW", default=60)
 BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
 

@@ -10,7 +10,7 @@ Telegram rejects the message.
 
 Wire forms: ``m:<menu item>``, ``t:<kopecks>|custom``, ``p:<yk|st>:<kopecks>``,
 ``v:d:<seconds>``, ``v:a:<w:h>``, ``v:m:<mode>``, ``c:<quote>:<kopecks>`` (confirm a quote),
-``c:no`` (drop the dialogue), ``x:<job id>``, ``l:<language>``.
+``c:no`` (drop the dialogue), ``x:<job id>``, ``l:<language>``, ``h:<history page>``.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ MAX_BYTES = 64
 MENU_ITEMS = ("picture", "edit", "video", "topup", "balance", "jobs", "history", "lang", "help")
 PAY_METHODS = ("yk", "st")
 LANGUAGES = ("ru", "en")
+# /history keeps pages within reach (``telegram_bot.selectors``): a page number is at most this.
+MAX_HISTORY_PAGE = 9999
 # A quote id is a short random token (see ``telegram_bot.quotes``): URL-safe base64, no ":".
 QUOTE_ID = re.compile(r"[A-Za-z0-9_-]{4,16}")
 ASPECT_RATIO = re.compile(r"\d{1,2}:\d{1,2}")
@@ -119,6 +121,14 @@ class CancelJob(Callback):
 
 
 @dataclass(frozen=True)
+class HistoryPage(Callback):
+    """A page of ``/history``, 0 the newest."""
+
+    prefix = "h"
+    page: int
+
+
+@dataclass(frozen=True)
 class Language(Callback):
     prefix = "l"
     code: str
@@ -194,10 +204,16 @@ def _cancel_job(value: str) -> Callback | None:
     return CancelJob(job_id) if job_id is not None else None
 
 
+def _history_page(value: str) -> Callback | None:
+    page = _number(value)
+    return HistoryPage(page) if page is not None and page <= MAX_HISTORY_PAGE else None
+
+
 def _language(value: str) -> Callback | None:
     return Language(value) if value in LANGUAGES else None
 
 
 _PARSERS = {
     "m": _menu, "t": _topup, "p": _pay, "v": _video, "c": _confirm, "x": _cancel_job, "l": _language,
+    "h": _history_page,
 }

@@ -3,7 +3,8 @@
 Replies go through the durable outbox (``telegram_bot.outbox``), so a handler never waits on
 Telegram's flood limits; callback and pre-checkout answers are immediate Bot API calls because
 Telegram waits for them. The middleware has already found the customer (``data["customer"]``),
-activated their language and applied the rate limit.
+activated their language and applied the flood limit; a generation request or a payment started
+is counted against the request limit by ``allow_request`` where it is made.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import callbacks, keyboards, outbox, quotes, texts
+from telegram_bot import selectors as bot_selectors
 from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
-from telegram_bot.middleware import forget_customer
+from telegram_bot.middleware import allow_request, forget_customer
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
 logger = logging.getLogger(__name__)
@@ -73,10 +75,9 @@ class Handlers:
     def history(self, message, data):
         self._history(message.chat.id, data["customer"])
 
-    def _history(self, chat_id, customer):
-        transfers = list(billing_selectors.get_ledger_history(customer, 10))
-        jobs = list(job_selectors.recent_jobs(customer, 5))
-        reply(chat_id, texts.history(transfers, jobs))
+    def _history(self, chat_id, customer, page: int = 0):
+        history = bot_selectors.history_page(customer, page)
+        reply(chat_id, texts.history(history), keyboards.history_pages(history))
 
     def jobs(self, message, data):
         self._jobs(message.chat.id, data["customer"])
@@ -197,6 +198,8 @@ class Handlers:
 
     def _confirm(self, query, customer, pressed: callbacks.Confirm):
         """Start the job of the pressed quote, once: only its own, current quote's button does."""
+        if not allow_request(self.bot, customer, query=query):
+            return None
         chat_id = query.message.chat.id
         draft = claim_confirmed_draft(chat_id, quote=pressed.quote, price=pressed.price)
         if draft is None:
@@ -274,6 +277,8 @@ class Handlers:
                 return self._pay(chat_id, customer, method, amount)
             case callbacks.VideoDuration() | callbacks.VideoAspect() | callbacks.VideoMode():
                 return self._video_option(chat_id, pressed)
+            case callbacks.HistoryPage(page=page):
+                return self._history(chat_id, customer, page)
             case callbacks.Language(code=code):
                 get_or_create_customer(telegram_id=customer.telegram_id, language=code)
                 forget_customer(customer.telegram_id)
@@ -324,6 +329,8 @@ class Handlers:
         reply(chat_id, texts.expired(), keyboards.main_menu())
 
     def _pay(self, chat_id, customer, method, amount):
+        if not allow_request(self.bot, customer, chat_id=chat_id):
+            return None
         try:
             if method == "yk":
                 payment = payment_services.create_topup(customer=customer, amount=amount, provider="yookassa")

@@ -13,6 +13,7 @@ from telegram_bot.callbacks import (
     CancelDialogue,
     CancelJob,
     Confirm,
+    HistoryPage,
     Language,
     Menu,
     Pay,
@@ -114,3 +115,13 @@ def topup_button() -> dict:
 
 def languages() -> dict:
     return inline([button("🇷🇺 Русский", Language("ru")), button("🇬🇧 English", Language("en"))])
+
+
+def history_pages(page) -> dict | None:
+    """◀ Older / Newer ▶ under a history page (``telegram_bot.selectors.HistoryPage``)."""
+    row = []
+    if page.has_older:
+        row.append(button(_("◀ Older"), HistoryPage(page.number + 1)))
+    if page.number > 0:
+        row.append(button(_("Newer ▶"), HistoryPage(page.number - 1)))
+    return inline(row) if row else None

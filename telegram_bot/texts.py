@@ -5,11 +5,15 @@ receivers wrap their work in ``translation.override``).
 """
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing.models import SystemAccount
 from billing.money import format_amount
 
 KIND_NAMES = {
@@ -103,8 +107,20 @@ def send_as_photo() -> str:
     return _("Send the picture as a photo (not as a file), with a caption saying what to do.")
 
 
-def rate_limited() -> str:
-    return _("You are sending messages too fast. Please wait a minute; I will answer again after that.")
+def flood_limited(seconds: int) -> str:
+    return _(
+        "You are sending messages too fast. I will not process them for %(seconds)s s; try again after that."
+    ) % {"seconds": seconds}
+
+
+def requests_limited(seconds: int) -> str:
+    return _("Too many orders and payments in a short time. Try again in %(seconds)s s.") % {"seconds": seconds}
+
+
+def private_chat_only(bot_username: str) -> str:
+    if bot_username:
+        return _("I work in a private chat only: open @%(username)s and write to me there.") % {"username": bot_username}
+    return _("I work in a private chat only: write to me directly.")
 
 
 def blocked() -> str:
@@ -288,26 +304,62 @@ def jobs_list(jobs) -> str:
     return "\n".join(lines)
 
 
-def history(transfers, jobs) -> str:
-    lines = [_("Money:")]
-    if not transfers:
-        lines.append(_("no movements yet."))
-    for transfer in transfers:
-        when = transfer.created_at.strftime("%d.%m %H:%M")
-        signed = transfer.signed_amount
-        amount = money(signed) if signed else _("%(amount)s reserved") % {"amount": money(transfer.amount)}
-        if transfer.kind == "void":
-            amount = _("%(amount)s released") % {"amount": money(transfer.amount)}
-        if signed > 0:
-            amount = "+" + amount
-        lines.append(f"{when}  {amount}  {transfer.description or ''}".rstrip())
-    lines.append("")
-    lines.append(_("Recent results:"))
-    if not jobs:
-        lines.append(_("no jobs yet."))
-    for job in jobs:
-        lines.append(f"#{job.pk} {kind_name(job.kind)} — {STATUS_NAMES.get(job.status, job.status)}: {_shorten(job.prompt, 40)}")
+def history(page) -> str:
+    """A page of ``telegram_bot.selectors.history_page``: one line per movement and per job."""
+    if not page.entries:
+        return _("No payments or jobs yet.") if page.number == 0 else _("There is nothing older.")
+    lines = [_("History, page %(page)s:") % {"page": page.number + 1}]
+    for entry in page.entries:
+        if entry.job is not None:
+            amount, what = _job_cost(entry.job), _job_line(entry.job)
+        else:
+            signed = entry.transfer.signed_amount
+            amount, what = ("+" if signed > 0 else "") + money(signed), _movement_name(entry.transfer)
+        lines.append(f"{local_time(entry.created_at)}  {amount}  {what}")
     return "\n".join(lines)
+
+
+def local_time(moment) -> str:
+    """``02.12 18:05 (MSK)``: in ``TIME_ZONE``, named; the year only when it is not this one."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = timezone.localtime(moment, zone)
+    shown = local.strftime("%d.%m %H:%M" if local.year == timezone.localtime(timezone=zone).year else "%d.%m.%Y %H:%M")
+    return f"{shown} ({local.tzname() or settings.TIME_ZONE})"
+
+
+def _job_cost(job) -> str:
+    if job.status == "completed":
+        return money(-(job.cost_actual or 0))
+    if job.status in ("pending", "processing"):
+        return _("%(amount)s reserved") % {"amount": money(job.cost_estimate)}
+    return money(0)
+
+
+def _job_line(job) -> str:
+    head = _("%(what)s #%(id)s “%(prompt)s”") % {"what": kind_name(job.kind), "id": job.pk, "prompt": _shorten(job.prompt, 40)}
+    if job.status in ("failed", "cancelled"):
+        outcome = _("%(status)s, the money was returned") % {"status": STATUS_NAMES[job.status]}
+    else:
+        outcome = str(STATUS_NAMES.get(job.status, job.status))
+    return f"{head}: {outcome}"
+
+
+def _movement_name(transfer) -> str:
+    """What a money movement that is not a job's was, from where it came or went (the ledger's
+    own description is for staff, in English)."""
+    incoming = transfer.signed_amount > 0
+    if transfer.source == SystemAccount.ADJUSTMENTS:
+        return _("Correction by support")
+    if transfer.source in (SystemAccount.YOOKASSA, SystemAccount.STARS):
+        if not incoming:
+            return _("Refund of a top-up")
+        # A refund the provider refused gives the money back under the key of payments' Refund.
+        if transfer.idempotency_key.startswith("refund-failed:"):
+            return _("Refund failed: the money is back on your balance")
+        return _("Top-up by card") if transfer.source == SystemAccount.YOOKASSA else _("Top-up with Telegram Stars")
+    if transfer.source == SystemAccount.LEGACY:
+        return _("Balance carried over from the old bot")
+    return _("Bonus") if incoming else _("Debit")
 
 
 def choose_language() -> str:

@@ -16,7 +16,8 @@ def _all_texts() -> list[str]:
     return [
         texts.start("Ann", 10_000), texts.balance(10_000, 1_500), texts.help_text(), texts.hint(),
         texts.unknown_command("/x"), texts.sticker(), texts.unsupported_content(), texts.text_too_long(10),
-        texts.file_too_large(10 * 1024 * 1024), texts.send_as_photo(), texts.rate_limited(), texts.blocked(),
+        texts.file_too_large(10 * 1024 * 1024), texts.send_as_photo(), texts.flood_limited(30), texts.requests_limited(30),
+        texts.private_chat_only("genbot"), texts.private_chat_only(""), texts.blocked(),
         texts.internal_error(), texts.cancelled_dialogue(), texts.nothing_to_cancel(), texts.expired(),
         texts.job_gone(), texts.topup_choose(), texts.topup_custom(), texts.topup_method(50_000),
         texts.topup_yookassa(50_000), texts.payment_succeeded(50_000, 60_000), texts.payment_canceled(50_000),
