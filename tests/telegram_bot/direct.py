@@ -11,6 +11,7 @@ from telebot import types
 
 from payments import services as payment_services
 from payments.models import Payment
+from telegram_bot import callbacks
 from telegram_bot.models import OutboxMessage
 
 _update_ids = itertools.count(1)
@@ -44,6 +45,15 @@ class Person:
         message = {"message_id": next(_message_ids), "from": BOT, "chat": self.chat, "date": int(time.time()), "text": "…"}
         self._process("callback_query", {"id": query_id, "from": self.user, "chat_instance": "1", "data": data, "message": message})
         return query_id
+
+    def confirm(self) -> str:
+        """Press the confirm button of the newest quote the bot wrote to this chat."""
+        for row in OutboxMessage.objects.filter(chat_id=self.chat["id"], method="sendMessage").order_by("-id"):
+            for line in (row.params.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in line:
+                    if isinstance(callbacks.parse(button.get("callback_data")), callbacks.Confirm):
+                        return self.press(button["callback_data"])
+        raise AssertionError("no quote with a confirm button in this chat")
 
     def pays(self, payment: Payment, charge: str) -> None:
         invoice = payment_services.build_stars_invoice(payment=payment)

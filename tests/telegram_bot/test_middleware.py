@@ -46,7 +46,7 @@ def _order_video(person: Person) -> str:
     person.press("v:a:16:9")
     person.press("v:m:std")
     person.send("waves on a beach")
-    return person.press("c:ok")
+    return person.confirm()
 
 
 # --- the request window: generation requests and payments started ---------------------------
@@ -77,7 +77,7 @@ def test_the_11th_generation_request_in_a_window_is_refused_with_the_retry_time(
     queries = []
     for i in range(11):
         person.send(f"/picture a cat number {i}")
-        queries.append(person.press("c:ok"))
+        queries.append(person.confirm())
     customer = Customer.objects.get(telegram_id=person.user["id"])
     assert Job.objects.filter(customer=customer).count() == 10
     refusal = bot.answers[queries[-1]]
@@ -86,7 +86,7 @@ def test_the_11th_generation_request_in_a_window_is_refused_with_the_retry_time(
     # The refused draft is still there: pressed again after the wait, it starts.
     assert Conversation.objects.get(chat_id=person.chat["id"]).state == "confirm"
     # A second refused press in the same period is still answered, with the time, as a small popup.
-    again = person.press("c:ok")
+    again = person.confirm()
     assert phrase in bot.answers[again]["text"] and not _truthy(bot.answers[again].get("show_alert"))
 
 
