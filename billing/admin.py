@@ -6,11 +6,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
+from . import selectors, staff
 from .exceptions import BillingError
 from .forms import AdjustBalanceForm
-from .models import Account, Customer, Transfer
-from .policy import check_staff_money_limit
+from .models import Account, BalanceAdjustment, Customer, StaffRequestStatus, Transfer
 from .money import format_amount
 
 
@@ -100,20 +99,15 @@ class CustomerAdmin(admin.ModelAdmin):
         form = AdjustBalanceForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                check_staff_money_limit(staff_user=request.user, amount=form.signed_amount())
-                services.adjust_balance(
-                    customer=customer, amount=form.signed_amount(),
-                    idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
-                    reason=form.cleaned_data["reason"],
+                adjustment = staff.staff_adjust_balance(
+                    acting_user=request.user, customer=customer, amount=form.signed_amount(),
+                    reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
                 )
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(
-                    request,
-                    _("Balance adjusted; available now %(amount)s.") % {"amount": format_amount(selectors.get_balance(customer))},
-                    messages.SUCCESS,
-                )
+                self._report_adjustment(request, customer, adjustment)
                 return redirect("admin:billing_customer_change", customer.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -125,6 +119,21 @@ class CustomerAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/billing/customer/adjust.html", context)
+
+    def _report_adjustment(self, request, customer, adjustment: BalanceAdjustment) -> None:
+        if adjustment.is_pending:
+            self.message_user(
+                request,
+                _("%(why)s The adjustment #%(id)s waits for a superuser's approval; nothing moved yet.")
+                % {"why": getattr(adjustment, "limit_message", ""), "id": adjustment.pk},
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            _("Balance adjusted; available now %(amount)s.") % {"amount": format_amount(selectors.get_balance(customer))},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Transfer)
@@ -152,3 +161,72 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("held"))
     def held_shown(self, obj):
         return format_amount(obj.held)
+
+
+class StaffRequestAdmin(admin.ModelAdmin):
+    """Staff money requests (adjustments here, refunds in payments): read-only, decided by superusers.
+
+    A superuser other than the requester approves (the service executes it) or rejects a pending
+    request with the actions; each decision is logged (LogEntry) and recorded on the row.
+    """
+
+    list_filter = ("status", "created_at")
+    list_select_related = ("requested_by", "decided_by")
+    actions = ["approve_selected", "reject_selected"]
+    # The exceptions whose message is shown as the refusal of one request.
+    refusals: tuple[type[Exception], ...] = (BillingError,)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_decide_permission(self, request):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["money"]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def money(self, obj):
+        return format_amount(obj.amount)
+
+    @admin.action(description=_("Approve the selected pending requests (executes them)"), permissions=["decide"])
+    def approve_selected(self, request, queryset):
+        self._decide_each(request, queryset, lambda obj: self.approve(acting_user=request.user, obj=obj), "approved")
+
+    @admin.action(description=_("Reject the selected pending requests"), permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        self._decide_each(
+            request, queryset, lambda obj: staff.reject_staff_request(acting_user=request.user, request=obj), "rejected"
+        )
+
+    def approve(self, *, acting_user, obj):
+        raise NotImplementedError
+
+    def _decide_each(self, request, queryset, decide, audit: str) -> None:
+        done = 0
+        for obj in queryset.filter(status=StaffRequestStatus.PENDING):
+            try:
+                decide(obj)
+            except self.refusals as exc:
+                self.message_user(request, f"#{obj.pk}: {exc}", messages.WARNING)
+                continue
+            done += 1
+            self.log_change(request, obj, audit)
+        if done:
+            self.message_user(request, _("%(count)s request(s) %(what)s.") % {"count": done, "what": audit}, messages.SUCCESS)
+
+
+@admin.register(BalanceAdjustment)
+class BalanceAdjustmentAdmin(StaffRequestAdmin):
+    list_display = ("id", "created_at", "customer", "money", "status", "requested_by", "decided_by", "customer_reason", "note")
+    list_select_related = ("customer", "requested_by", "decided_by")
+    search_fields = ("customer__telegram_id", "customer__username", "customer_reason", "note")
+
+    def approve(self, *, acting_user, obj):
+        return staff.approve_staff_adjustment(acting_user=acting_user, adjustment=obj)

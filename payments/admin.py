@@ -7,14 +7,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
+from billing.admin import StaffRequestAdmin
 from billing.exceptions import BillingError
 from billing.money import format_amount
-from billing.policy import check_staff_money_limit
 
-from . import selectors, services
+from . import selectors, staff
 from .exceptions import PaymentError
 from .forms import RefundForm
-from .models import REFUNDABLE_STATUSES, Payment, Refund, RefundStatus
+from .models import REFUNDABLE_STATUSES, Payment, Refund, RefundRequest, RefundStatus
 
 
 def _customer_link(customer):
@@ -109,16 +109,15 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
         form = RefundForm(request.POST or None, refundable=refundable)
         if request.method == "POST" and form.is_valid():
             try:
-                check_staff_money_limit(staff_user=request.user, amount=form.cleaned_data["amount"])
-                refund = services.refund_payment(
-                    payment=payment, amount=form.cleaned_data["amount"],
-                    idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
-                    reason=form.cleaned_data["reason"],
+                refund_request = staff.staff_refund_payment(
+                    acting_user=request.user, payment=payment, amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
                 )
             except (PaymentError, BillingError) as exc:
                 form.add_error(None, str(exc))
             else:
-                self._report(request, refund)
+                self._report(request, refund_request)
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -133,7 +132,16 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "payments/admin/refund.html", context)
 
-    def _report(self, request, refund: Refund) -> None:
+    def _report(self, request, refund_request: RefundRequest) -> None:
+        if refund_request.is_pending:
+            self.message_user(
+                request,
+                _("%(why)s The refund request #%(id)s waits for a superuser's approval; nothing moved yet.")
+                % {"why": getattr(refund_request, "limit_message", ""), "id": refund_request.pk},
+                messages.WARNING,
+            )
+            return
+        refund = refund_request.refund
         amount = format_amount(refund.amount)
         if refund.status == RefundStatus.SUCCEEDED:
             self.message_user(request, _("Refunded %(amount)s.") % {"amount": amount}, messages.SUCCESS)
@@ -168,3 +176,14 @@ class RefundAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def money(self, obj):
         return format_amount(obj.amount)
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(StaffRequestAdmin):
+    list_display = ("id", "created_at", "payment", "money", "status", "requested_by", "decided_by", "reason", "note")
+    list_select_related = ("payment", "requested_by", "decided_by")
+    search_fields = ("payment__provider_payment_id", "payment__customer__telegram_id", "reason", "note")
+    refusals = (BillingError, PaymentError)
+
+    def approve(self, *, acting_user, obj):
+        return staff.approve_staff_refund(acting_user=acting_user, request=obj)
