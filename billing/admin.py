@@ -26,6 +26,23 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class MoneyFieldsMixin:
+    """Detail pages show money columns through their rouble displays, never as bare kopecks.
+
+    ``money_displays`` maps a model field to the ``admin.display`` method that formats it with
+    ``billing.money.format_amount``; the page lists the display in the field's place.
+    """
+
+    money_displays: dict[str, str] = {}
+
+    def get_fields(self, request, obj=None):
+        shown = [self.money_displays.get(name, name) for name in super().get_fields(request, obj)]
+        return list(dict.fromkeys(shown))  # a display already listed in its field's place once
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *self.money_displays.values()]
+
+
 class TransferInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Transfer
     fk_name = "customer"
@@ -137,11 +154,12 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransferAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "kind", "money", "debit_account", "credit_account", "customer", "source", "staff_user")
     list_filter = ("kind", "source")
     search_fields = ("idempotency_key", "customer__telegram_id", "description")
     list_select_related = ("debit_account", "credit_account", "customer", "staff_user")
+    money_displays = {"amount": "money"}
 
     @admin.display(description=_("amount"))
     def money(self, obj):
@@ -149,8 +167,9 @@ class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AccountAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "code", "customer", "balance_shown", "held_shown")
+    money_displays = {"balance": "balance_shown", "held": "held_shown"}
     list_filter = ("kind",)
     list_select_related = ("customer",)
 
@@ -163,7 +182,7 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_amount(obj.held)
 
 
-class StaffRequestAdmin(admin.ModelAdmin):
+class StaffRequestAdmin(MoneyFieldsMixin, admin.ModelAdmin):
     """Staff money requests (adjustments here, refunds in payments): read-only, decided by superusers.
 
     A superuser other than the requester approves (the service executes it) or rejects a pending
@@ -173,6 +192,7 @@ class StaffRequestAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at")
     list_select_related = ("requested_by", "decided_by")
     actions = ["approve_selected", "reject_selected"]
+    money_displays = {"amount": "money"}
     # The exceptions whose message is shown as the refusal of one request.
     refusals: tuple[type[Exception], ...] = (BillingError,)
 
@@ -189,7 +209,7 @@ class StaffRequestAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["money"]
+        return [*(f.name for f in self.model._meta.fields), *super().get_readonly_fields(request, obj)]
 
     @admin.display(description=_("amount"), ordering="amount")
     def money(self, obj):

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import staff_keys
 from .exceptions import InvalidAmount, InvalidStaffKey
-from .money import parse_amount
+from .money import format_amount, parse_amount
 
 
 class MoneyField(forms.CharField):
@@ -12,6 +12,12 @@ class MoneyField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 32)
         super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        # A stored amount (kopecks) is shown in roubles, the way it is typed back.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return format_amount(value)
+        return value
 
     def clean(self, value):
         text = super().clean(value)

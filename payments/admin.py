@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
-from billing.admin import StaffRequestAdmin
+from billing.admin import MoneyFieldsMixin, StaffRequestAdmin
 from billing.exceptions import BillingError
 from billing.money import format_amount
 
@@ -55,14 +55,15 @@ class RefundInline(ReadOnlyMoneyMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
+class PaymentAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "provider", "customer_link", "money", "stars_amount", "status",
                     "refunded", "provider_payment_id")
     list_filter = ("provider", "status", "created_at")
     search_fields = ("provider_payment_id", "customer__telegram_id", "customer__username")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
-    extra_readonly = ("customer_link", "money", "refunded", "refund_link")
+    extra_readonly = ("customer_link", "refund_link")
+    money_displays = {"amount": "money", "refunded_amount": "refunded"}
     inlines = [RefundInline]
     actions = ["refund_action"]
 
@@ -162,12 +163,13 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
+class RefundAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "payment", "customer_link", "money", "status", "staff_user", "provider_refund_id")
     list_filter = ("status", "payment__provider", "created_at")
     search_fields = ("provider_refund_id", "payment__provider_payment_id", "payment__customer__telegram_id")
     list_select_related = ("payment__customer", "staff_user")
-    extra_readonly = ("customer_link", "money")
+    extra_readonly = ("customer_link",)
+    money_displays = {"amount": "money"}
 
     @admin.display(description=_("customer"))
     def customer_link(self, obj):
