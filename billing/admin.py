@@ -43,6 +43,16 @@ class MoneyFieldsMixin:
         return [*super().get_readonly_fields(request, obj), *self.money_displays.values()]
 
 
+def report_pending(model_admin, request, staff_request) -> None:
+    """Tell the member their request is above a limit and waits for a superuser."""
+    model_admin.message_user(
+        request,
+        _("%(why)s Request #%(id)s waits for a superuser's approval; nothing moved yet.")
+        % {"why": getattr(staff_request, "limit_message", ""), "id": staff_request.pk},
+        messages.WARNING,
+    )
+
+
 class TransferInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Transfer
     fk_name = "customer"
@@ -139,12 +149,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def _report_adjustment(self, request, customer, adjustment: BalanceAdjustment) -> None:
         if adjustment.is_pending:
-            self.message_user(
-                request,
-                _("%(why)s The adjustment #%(id)s waits for a superuser's approval; nothing moved yet.")
-                % {"why": getattr(adjustment, "limit_message", ""), "id": adjustment.pk},
-                messages.WARNING,
-            )
+            report_pending(self, request, adjustment)
             return
         self.message_user(
             request,
@@ -182,7 +187,7 @@ class AccountAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_amount(obj.held)
 
 
-class StaffRequestAdmin(MoneyFieldsMixin, admin.ModelAdmin):
+class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Staff money requests (adjustments here, refunds in payments): read-only, decided by superusers.
 
     A superuser other than the requester approves (the service executes it) or rejects a pending
@@ -195,15 +200,6 @@ class StaffRequestAdmin(MoneyFieldsMixin, admin.ModelAdmin):
     money_displays = {"amount": "money"}
     # The exceptions whose message is shown as the refusal of one request.
     refusals: tuple[type[Exception], ...] = (BillingError,)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request):
         return request.user.is_superuser

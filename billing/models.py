@@ -223,6 +223,15 @@ class StaffMoneyRequest(models.Model):
     def is_pending(self) -> bool:
         return self.status == StaffRequestStatus.PENDING
 
+    @staticmethod
+    def done_means_executed(field: str, *, name: str) -> models.CheckConstraint:
+        """A concrete request's CHECK: done means ``field`` (what it executed) is set; otherwise nothing moved."""
+        return models.CheckConstraint(
+            condition=Q(status=StaffRequestStatus.DONE, **{f"{field}__isnull": False})
+            | (~Q(status=StaffRequestStatus.DONE) & Q(**{f"{field}__isnull": True})),
+            name=name,
+        )
+
 
 class BalanceAdjustment(StaffMoneyRequest):
     """A staff correction of a wallet: the ledger row (once done) and why, for staff and customer."""
@@ -235,12 +244,7 @@ class BalanceAdjustment(StaffMoneyRequest):
     class Meta(StaffMoneyRequest.Meta):
         constraints = [
             *StaffMoneyRequest.Meta.constraints,
-            # Done means the money moved; otherwise nothing moved.
-            models.CheckConstraint(
-                condition=Q(status=StaffRequestStatus.DONE, transfer__isnull=False)
-                | (~Q(status=StaffRequestStatus.DONE) & Q(transfer__isnull=True)),
-                name="balanceadjustment_done_has_transfer",
-            ),
+            StaffMoneyRequest.done_means_executed("transfer", name="balanceadjustment_done_has_transfer"),
         ]
 
     def __str__(self) -> str:

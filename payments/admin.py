@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
-from billing.admin import MoneyFieldsMixin, StaffRequestAdmin
+from billing.admin import MoneyFieldsMixin, StaffRequestAdmin, report_pending
 from billing.exceptions import BillingError
 from billing.money import format_amount
 
@@ -135,12 +135,7 @@ class PaymentAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
 
     def _report(self, request, refund_request: RefundRequest) -> None:
         if refund_request.is_pending:
-            self.message_user(
-                request,
-                _("%(why)s The refund request #%(id)s waits for a superuser's approval; nothing moved yet.")
-                % {"why": getattr(refund_request, "limit_message", ""), "id": refund_request.pk},
-                messages.WARNING,
-            )
+            report_pending(self, request, refund_request)
             return
         refund = refund_request.refund
         amount = format_amount(refund.amount)

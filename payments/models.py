@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from billing.models import Customer, StaffMoneyRequest, StaffRequestStatus, Transfer
+from billing.models import Customer, StaffMoneyRequest, Transfer
 
 
 class Provider(models.TextChoices):
@@ -195,11 +195,7 @@ class RefundRequest(StaffMoneyRequest):
         constraints = [
             *StaffMoneyRequest.Meta.constraints,
             models.CheckConstraint(condition=Q(amount__gt=0), name="refundrequest_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(status=StaffRequestStatus.DONE, refund__isnull=False)
-                | (~Q(status=StaffRequestStatus.DONE) & Q(refund__isnull=True)),
-                name="refundrequest_done_has_refund",
-            ),
+            StaffMoneyRequest.done_means_executed("refund", name="refundrequest_done_has_refund"),
         ]
 
     def __str__(self) -> str:

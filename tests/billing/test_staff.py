@@ -13,27 +13,9 @@ from billing.models import BalanceAdjustment, StaffRequestStatus, Transfer
 from billing.staff import approve_staff_adjustment, reject_staff_request, staff_adjust_balance
 from billing.staff_keys import ADJUST_NAMESPACE, REFUND_NAMESPACE, form_token, key_from_token, new_key
 from telegram_bot.models import OutboxMessage
-from tests.helpers import make_customer, run_concurrently
+from tests.helpers import RUB_5000, make_customer, run_concurrently
 
 pytestmark = pytest.mark.django_db
-
-RUB_5000 = 5_000_00
-
-
-@pytest.fixture
-def limits(settings):
-    settings.SUPPORT_MONEY_LIMIT_KOPECKS = RUB_5000
-    settings.SUPPORT_DAILY_LIMIT_KOPECKS = RUB_5000
-
-
-@pytest.fixture
-def support(django_user_model):
-    return django_user_model.objects.create_user("support", password="pw", is_staff=True)
-
-
-@pytest.fixture
-def boss(django_user_model):
-    return django_user_model.objects.create_superuser("boss", password="pw")
 
 
 def adjust(user, customer, amount, *, reason="goodwill", note="", key=None):

@@ -6,7 +6,6 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from billing.models import Account, Transfer
-from genbot.roles import ensure_roles
 from jobs import services as jobs
 from jobs.models import Job, Price
 from tests.helpers import make_customer
@@ -26,14 +25,6 @@ def finished_job(settings, tmp_path):
     name = default_storage.save(f"jobs/results/{job.pk}.png", ContentFile(PICTURE))
     jobs.complete_job(job=claimed, result_files=[name], result_mime="image/png")
     return Job.objects.get(pk=job.pk)
-
-
-@pytest.fixture
-def support_client(client, django_user_model):
-    user = django_user_model.objects.create_user("support", password="pw", is_staff=True)
-    user.groups.add(ensure_roles())
-    client.force_login(user)
-    return client
 
 
 def result_url(job, index=0):

@@ -3,7 +3,6 @@ import django_rq
 import pytest
 import rq
 
-from genbot.roles import ensure_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -19,14 +18,6 @@ def queued():
     queue.enqueue("builtins.len", "abc")
     yield queue
     queue.empty()
-
-
-@pytest.fixture
-def support_client(client, django_user_model):
-    user = django_user_model.objects.create_user("support", password="pw", is_staff=True)
-    user.groups.add(ensure_roles())
-    client.force_login(user)
-    return client
 
 
 def test_support_staff_cannot_open_the_dashboard_nor_empty_a_queue(support_client, queued):

@@ -12,25 +12,8 @@ from payments import services
 from payments.exceptions import RefundExceedsPayment
 from payments.models import Payment, PaymentStatus, Refund, RefundRequest, RefundStatus
 from payments.staff import approve_staff_refund, staff_refund_payment
-from tests.helpers import make_customer, run_concurrently
+from tests.helpers import RUB_5000, make_customer, run_concurrently
 
-RUB_5000 = 5_000_00
-
-
-@pytest.fixture
-def limits(settings):
-    settings.SUPPORT_MONEY_LIMIT_KOPECKS = RUB_5000
-    settings.SUPPORT_DAILY_LIMIT_KOPECKS = RUB_5000
-
-
-@pytest.fixture
-def support(django_user_model, db):
-    return django_user_model.objects.create_user("support", password="pw", is_staff=True)
-
-
-@pytest.fixture
-def boss(django_user_model, db):
-    return django_user_model.objects.create_superuser("boss", password="pw")
 
 
 def refund(user, payment, amount, *, key=None):
