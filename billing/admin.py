@@ -134,6 +134,7 @@ class CustomerAdmin(admin.ModelAdmin):
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
+                self.log_change(request, customer, f"balance adjustment #{adjustment.pk} ({adjustment.status}): {adjustment.amount} kopecks")
                 self._report_adjustment(request, customer, adjustment)
                 return redirect("admin:billing_customer_change", customer.pk)
         context = {
@@ -213,18 +214,22 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Approve the selected pending requests (executes them)"), permissions=["decide"])
     def approve_selected(self, request, queryset):
-        self._decide_each(request, queryset, lambda obj: self.approve(acting_user=request.user, obj=obj), "approved")
+        self._decide_each(
+            request, queryset, lambda obj: self.approve(acting_user=request.user, obj=obj), "approved",
+            _("%(count)s request(s) approved."),
+        )
 
     @admin.action(description=_("Reject the selected pending requests"), permissions=["decide"])
     def reject_selected(self, request, queryset):
         self._decide_each(
-            request, queryset, lambda obj: staff.reject_staff_request(acting_user=request.user, request=obj), "rejected"
+            request, queryset, lambda obj: staff.reject_staff_request(acting_user=request.user, request=obj), "rejected",
+            _("%(count)s request(s) rejected."),
         )
 
     def approve(self, *, acting_user, obj):
         raise NotImplementedError
 
-    def _decide_each(self, request, queryset, decide, audit: str) -> None:
+    def _decide_each(self, request, queryset, decide, audit: str, done_message) -> None:
         done = 0
         for obj in queryset.filter(status=StaffRequestStatus.PENDING):
             try:
@@ -235,7 +240,7 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             done += 1
             self.log_change(request, obj, audit)
         if done:
-            self.message_user(request, _("%(count)s request(s) %(what)s.") % {"count": done, "what": audit}, messages.SUCCESS)
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
 
 @admin.register(BalanceAdjustment)

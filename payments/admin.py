@@ -118,6 +118,7 @@ class PaymentAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
             except (PaymentError, BillingError) as exc:
                 form.add_error(None, str(exc))
             else:
+                self.log_change(request, payment, f"refund request #{refund_request.pk} ({refund_request.status}): {refund_request.amount} kopecks")
                 self._report(request, refund_request)
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {

@@ -153,7 +153,8 @@ def test_the_customer_is_told_in_russian_with_the_reason_for_them_never_the_note
     c = make_customer(language="ru", balance=10_000)
     adjust(support, c, -2_500, reason="двойное начисление", note="internal: customer was rude")
     [text] = messages_to(c)
-    assert "двойное начисление" in text and "25\u00a0₽" in text and "75\u00a0₽" in text
+    assert text.startswith("Поддержка списала с вашего баланса 25\u00a0₽") and "75\u00a0₽" in text
+    assert "Причина: двойное начисление" in text
     assert "internal" not in text and "rude" not in text
     assert Transfer.objects.get(idempotency_key__startswith=ADJUST_NAMESPACE).description == "двойное начисление"
 
