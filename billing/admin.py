@@ -195,7 +195,7 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     request with the actions; each decision is logged (LogEntry) and recorded on the row.
     """
 
-    list_filter = ("status", "created_at")
+    list_filter = ("status", "requested_by", "created_at")
     list_select_related = ("requested_by", "decided_by")
     actions = ["approve_selected", "reject_selected"]
     money_displays = {"amount": "money"}

@@ -38,7 +38,7 @@ def lock_staff_member(staff_user) -> None:
     Serialises one member's money actions, so each reads the daily total the one before
     committed. Taken before any wallet or payment row: one lock order, no deadlocks.
     """
-    get_user_model().objects.select_for_update().filter(pk=staff_user.pk).exists()
+    get_user_model().objects.select_for_update().values_list("pk", flat=True).get(pk=staff_user.pk)
 
 
 def moved_today(staff_user) -> int:
