@@ -530,7 +530,8 @@ def refund_payment(
 ) -> Refund:
     """Refund ``amount`` kopecks of a payment: debit the wallet, then ask the provider.
 
-    The same ``idempotency_key`` (the staff form's) refunds once however often it is submitted.
+    The same ``idempotency_key`` refunds once however often it is given. For operators' code:
+    staff refund through ``payments.staff.staff_refund_payment`` (their limits, four eyes).
     """
     refund = request_refund(
         payment=payment, amount=amount, idempotency_key=idempotency_key, staff_user=staff_user, reason=reason
