@@ -6,11 +6,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
+from . import selectors, staff
 from .exceptions import BillingError
 from .forms import AdjustBalanceForm
-from .models import Account, Customer, Transfer
-from .policy import check_staff_money_limit
+from .models import Account, BalanceAdjustment, Customer, StaffRequestStatus, Transfer
 from .money import format_amount
 
 
@@ -25,6 +24,33 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class MoneyFieldsMixin:
+    """Detail pages show money columns through their rouble displays, never as bare kopecks.
+
+    ``money_displays`` maps a model field to the ``admin.display`` method that formats it with
+    ``billing.money.format_amount``; the page lists the display in the field's place.
+    """
+
+    money_displays: dict[str, str] = {}
+
+    def get_fields(self, request, obj=None):
+        shown = [self.money_displays.get(name, name) for name in super().get_fields(request, obj)]
+        return list(dict.fromkeys(shown))  # a display already listed in its field's place once
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *self.money_displays.values()]
+
+
+def report_pending(model_admin, request, staff_request) -> None:
+    """Tell the member their request is above a limit and waits for a superuser."""
+    model_admin.message_user(
+        request,
+        _("%(why)s Request #%(id)s waits for a superuser's approval; nothing moved yet.")
+        % {"why": getattr(staff_request, "limit_message", ""), "id": staff_request.pk},
+        messages.WARNING,
+    )
 
 
 class TransferInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -100,20 +126,16 @@ class CustomerAdmin(admin.ModelAdmin):
         form = AdjustBalanceForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                check_staff_money_limit(staff_user=request.user, amount=form.signed_amount())
-                services.adjust_balance(
-                    customer=customer, amount=form.signed_amount(),
-                    idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
-                    reason=form.cleaned_data["reason"],
+                adjustment = staff.staff_adjust_balance(
+                    acting_user=request.user, customer=customer, amount=form.signed_amount(),
+                    reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
                 )
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(
-                    request,
-                    _("Balance adjusted; available now %(amount)s.") % {"amount": format_amount(selectors.get_balance(customer))},
-                    messages.SUCCESS,
-                )
+                self.log_change(request, customer, f"balance adjustment #{adjustment.pk} ({adjustment.status}): {adjustment.amount} kopecks")
+                self._report_adjustment(request, customer, adjustment)
                 return redirect("admin:billing_customer_change", customer.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -126,13 +148,24 @@ class CustomerAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/billing/customer/adjust.html", context)
 
+    def _report_adjustment(self, request, customer, adjustment: BalanceAdjustment) -> None:
+        if adjustment.is_pending:
+            report_pending(self, request, adjustment)
+            return
+        self.message_user(
+            request,
+            _("Balance adjusted; available now %(amount)s.") % {"amount": format_amount(selectors.get_balance(customer))},
+            messages.SUCCESS,
+        )
+
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransferAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "kind", "money", "debit_account", "credit_account", "customer", "source", "staff_user")
     list_filter = ("kind", "source")
     search_fields = ("idempotency_key", "customer__telegram_id", "description")
     list_select_related = ("debit_account", "credit_account", "customer", "staff_user")
+    money_displays = {"amount": "money"}
 
     @admin.display(description=_("amount"))
     def money(self, obj):
@@ -140,8 +173,9 @@ class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AccountAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "code", "customer", "balance_shown", "held_shown")
+    money_displays = {"balance": "balance_shown", "held": "held_shown"}
     list_filter = ("kind",)
     list_select_related = ("customer",)
 
@@ -152,3 +186,68 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("held"))
     def held_shown(self, obj):
         return format_amount(obj.held)
+
+
+class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff money requests (adjustments here, refunds in payments): read-only, decided by superusers.
+
+    A superuser other than the requester approves (the service executes it) or rejects a pending
+    request with the actions; each decision is logged (LogEntry) and recorded on the row.
+    """
+
+    list_filter = ("status", "requested_by", "created_at")
+    list_select_related = ("requested_by", "decided_by")
+    actions = ["approve_selected", "reject_selected"]
+    money_displays = {"amount": "money"}
+    # The exceptions whose message is shown as the refusal of one request.
+    refusals: tuple[type[Exception], ...] = (BillingError,)
+
+    def has_decide_permission(self, request):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*(f.name for f in self.model._meta.fields), *super().get_readonly_fields(request, obj)]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def money(self, obj):
+        return format_amount(obj.amount)
+
+    @admin.action(description=_("Approve the selected pending requests (executes them)"), permissions=["decide"])
+    def approve_selected(self, request, queryset):
+        self._decide_each(
+            request, queryset, lambda obj: self.approve(acting_user=request.user, obj=obj), "approved",
+            _("%(count)s request(s) approved."),
+        )
+
+    @admin.action(description=_("Reject the selected pending requests"), permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        self._decide_each(
+            request, queryset, lambda obj: staff.reject_staff_request(acting_user=request.user, request=obj), "rejected",
+            _("%(count)s request(s) rejected."),
+        )
+
+    def approve(self, *, acting_user, obj):
+        raise NotImplementedError
+
+    def _decide_each(self, request, queryset, decide, audit: str, done_message) -> None:
+        done = 0
+        for obj in queryset.filter(status=StaffRequestStatus.PENDING):
+            try:
+                decide(obj)
+            except self.refusals as exc:
+                self.message_user(request, f"#{obj.pk}: {exc}", messages.WARNING)
+                continue
+            done += 1
+            self.log_change(request, obj, audit)
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+
+@admin.register(BalanceAdjustment)
+class BalanceAdjustmentAdmin(StaffRequestAdmin):
+    list_display = ("id", "created_at", "customer", "money", "status", "requested_by", "decided_by", "customer_reason", "note")
+    list_select_related = ("customer", "requested_by", "decided_by")
+    search_fields = ("customer__telegram_id", "customer__username", "customer_reason", "note")
+
+    def approve(self, *, acting_user, obj):
+        return staff.approve_staff_adjustment(acting_user=acting_user, adjustment=obj)

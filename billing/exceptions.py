@@ -64,3 +64,19 @@ class StaffLimitExceeded(BillingError):
     """A support member asked to move more money than their role allows."""
 
     default_message = _("This amount is above your limit: ask a superuser.")
+
+
+class InvalidStaffKey(BillingError):
+    """A staff form's key was not made by the server for this action (edited, or another namespace)."""
+
+    default_message = _("This form is damaged or was changed. Open it again.")
+
+
+class StaffDecisionRefused(BillingError):
+    """Only a superuser other than the requester decides a pending staff request, and only once."""
+
+    default_message = _("Only another superuser can decide this request.")
+
+
+class StaffRequestAlreadyDecided(StaffDecisionRefused):
+    default_message = _("This request was already decided.")

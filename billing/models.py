@@ -130,7 +130,15 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["customer", "-id"], name="transfer_customer_recent")]
+        indexes = [
+            models.Index(fields=["customer", "-id"], name="transfer_customer_recent"),
+            # A staff member's money of the last 24 hours (billing.policy). Partial: the rows
+            # without a staff member (nearly all) pay nothing for it.
+            models.Index(
+                fields=["staff_user", "created_at"], name="transfer_staff_recent",
+                condition=Q(staff_user__isnull=False),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="transfer_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
@@ -146,3 +154,98 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.amount} {self.debit_account_id}->{self.credit_account_id}"
+
+
+class StaffRequestStatus(models.TextChoices):
+    DONE = "done", "Done"
+    PENDING = "pending", "Waiting for a superuser"
+    REJECTED = "rejected", "Rejected"
+
+
+class StaffMoneyRequest(models.Model):
+    """A staff member's money action (an adjustment here, a refund in payments), with four eyes.
+
+    States::
+
+        (within the limits)  -> done        executed at once; decided_by stays empty
+        (above a limit)      -> pending     nothing moved; a superuser decides
+                  pending    -> done        a superuser (not the requester) approved: executed
+                  pending    -> rejected    a superuser (not the requester) refused
+
+    Each move from pending is a conditional UPDATE (``WHERE status = 'pending'``), so two
+    superusers deciding at once cannot both win. ``idempotency_key`` is made by the server
+    (``billing.staff``): the same form submitted twice finds this row.
+    """
+
+    # Kopecks; adjustments are signed (negative takes money away), refunds positive.
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=StaffRequestStatus.choices)
+    # Staff only: why the money moved, for the people who check it later. Customers never see it.
+    note = models.CharField(max_length=255, blank=True, default="")
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="%(app_label)s_%(class)s_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(status__in=StaffRequestStatus.values), name="%(app_label)s_%(class)s_status_valid"
+            ),
+            # A decision names who took it and when; a pending request has neither.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True, decided_at__isnull=True)
+                | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="%(app_label)s_%(class)s_decision_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=StaffRequestStatus.PENDING) | Q(decided_by__isnull=True),
+                name="%(app_label)s_%(class)s_pending_undecided",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=StaffRequestStatus.REJECTED) | Q(decided_by__isnull=False),
+                name="%(app_label)s_%(class)s_rejected_decided",
+            ),
+            # Four eyes: nobody approves or rejects their own request.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="%(app_label)s_%(class)s_four_eyes",
+            ),
+        ]
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == StaffRequestStatus.PENDING
+
+    @staticmethod
+    def done_means_executed(field: str, *, name: str) -> models.CheckConstraint:
+        """A concrete request's CHECK: done means ``field`` (what it executed) is set; otherwise nothing moved."""
+        return models.CheckConstraint(
+            condition=Q(status=StaffRequestStatus.DONE, **{f"{field}__isnull": False})
+            | (~Q(status=StaffRequestStatus.DONE) & Q(**{f"{field}__isnull": True})),
+            name=name,
+        )
+
+
+class BalanceAdjustment(StaffMoneyRequest):
+    """A staff correction of a wallet: the ledger row (once done) and why, for staff and customer."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="adjustments")
+    # Shown to the customer in their message and their history (it is the ledger row's description).
+    customer_reason = models.CharField(max_length=255)
+    transfer = models.OneToOneField(Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta(StaffMoneyRequest.Meta):
+        constraints = [
+            *StaffMoneyRequest.Meta.constraints,
+            StaffMoneyRequest.done_means_executed("transfer", name="balanceadjustment_done_has_transfer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adjustment #{self.pk} {self.amount} for {self.customer_id} {self.status}"

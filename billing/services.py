@@ -36,6 +36,7 @@ from .exceptions import (
 from . import fastpath
 from .models import Account, AccountKind, Customer, SystemAccount, Transfer, TransferKind
 from .money import check_kopecks
+from .staff_keys import ADJUST_NAMESPACE, check_staff_key
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "language")
 
@@ -227,14 +228,13 @@ def debit_balance(
 def adjust_balance(
     *, customer: Customer, amount: int, idempotency_key: str, staff_user, reason: str
 ) -> Transfer:
-    """A staff correction: positive adds, negative takes away (never below zero). Audited."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
-        raise InvalidAmount(_("The correction must be a non-zero whole number of kopecks."))
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidAmount(_("Give a reason for the correction."))
-    check_kopecks(abs(amount))
-    _check_key(idempotency_key)
+    """A staff correction: positive adds, negative takes away (never below zero). Audited.
+
+    People reach it through ``billing.staff.staff_adjust_balance`` (limits, four eyes); the key
+    must be a staff adjustment's (``admin-adjust:<uuid>``), never another writer's.
+    """
+    reason = check_correction(amount=amount, reason=reason)
+    check_staff_key(idempotency_key, ADJUST_NAMESPACE)
     adjustments = system_account(SystemAccount.ADJUSTMENTS)
     row = {"idempotency_key": idempotency_key, "source": SystemAccount.ADJUSTMENTS,
            "description": reason[:255], "staff_user": staff_user}
@@ -244,6 +244,17 @@ def adjust_balance(
         customer_id=customer.pk, target=adjustments, amount=-amount,
         short_message=_("The correction would take the balance below zero."), **row,
     )
+
+
+def check_correction(*, amount: int, reason: str) -> str:
+    """Refuse a correction of 0 (or not kopecks) or without a reason; the reason, stripped."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise InvalidAmount(_("The correction must be a non-zero whole number of kopecks."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAmount(_("Give a reason for the correction."))
+    check_kopecks(abs(amount))
+    return reason
 
 
 def _into_wallet(*, customer_id: int, origin: Account, amount: int, idempotency_key: str, **row) -> Transfer:

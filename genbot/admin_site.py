@@ -20,7 +20,7 @@ class GenbotAdminSite(admin.AdminSite):
             "chart_first": days[0].day,
             "chart_last": days[-1].day,
             "chart_money_top": format_amount(dashboard.chart_series(days)["money_top"], "en"),
-            "rq_dashboard": request.user.is_staff,
+            "rq_dashboard": request.user.is_superuser,
             **(extra_context or {}),
         }
         return super().index(request, context)

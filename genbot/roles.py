@@ -1,6 +1,9 @@
 """Staff roles. "support" may see customers, payments, jobs and the ledger, block customers,
 message them, cancel and retry jobs, and adjust balances or refund up to
-SUPPORT_MONEY_LIMIT_KOPECKS per action (billing.policy); superusers have no limit."""
+SUPPORT_MONEY_LIMIT_KOPECKS per action and SUPPORT_DAILY_LIMIT_KOPECKS in 24 hours
+(billing.policy); above that their request waits, and they see it with everyone's requests.
+Only superusers approve or reject requests (billing.staff) and open the RQ dashboard
+(genbot.urls); superusers have no limit."""
 import logging
 
 from django.contrib.auth.models import Group, Permission
@@ -10,8 +13,8 @@ log = logging.getLogger(__name__)
 SUPPORT_GROUP = "support"
 SUPPORT_PERMISSIONS = [
     "billing.view_customer", "billing.change_customer", "billing.view_transfer", "billing.view_account",
-    "billing.adjust_balance",
-    "payments.view_payment", "payments.view_refund", "payments.refund_payment",
+    "billing.adjust_balance", "billing.view_balanceadjustment",
+    "payments.view_payment", "payments.view_refund", "payments.refund_payment", "payments.view_refundrequest",
     "jobs.view_job", "jobs.view_price", "jobs.cancel_job", "jobs.retry_job",
 ]
 

@@ -167,6 +167,9 @@ STORAGES = {
 MONEY_MAX_KOPECKS = env.int("MONEY_MAX_KOPECKS", default=10_000_000_00)
 # Support staff (not superusers) may adjust a balance or refund at most this much per action.
 SUPPORT_MONEY_LIMIT_KOPECKS = env.int("SUPPORT_MONEY_LIMIT_KOPECKS", default=5_000_00)
+# Support staff move at most this in any 24 hours (adjustments and refunds together); beyond
+# it, or beyond the per-action limit, the request waits for a superuser (billing.policy).
+SUPPORT_DAILY_LIMIT_KOPECKS = env.int("SUPPORT_DAILY_LIMIT_KOPECKS", default=20_000_00)
 
 # --- telegram ---------------------------------------------------------------------------------
 BOT_TOKEN = env("BOT_TOKEN", default="")

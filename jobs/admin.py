@@ -1,30 +1,69 @@
-"""Staff views of jobs (read-mostly; cancel goes through ``cancel_job``) and editable prices."""
+"""Staff views of jobs (read-mostly; cancel goes through ``cancel_job``) and editable prices.
+
+Money is shown in roubles, options in words. Result files are served to staff who may view the
+job through ``result_view`` (inside the admin site), from Django's storage: results are never
+public media, and ``bin/run`` serves no ``/media/``.
+"""
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from billing.exceptions import BillingError
+from billing.forms import MoneyField
+from billing.money import format_amount
 
 from .exceptions import JobError
 from .models import Job, Price
 from .services import cancel_job, retry_job
 
 
+MODE_WORDS = {"std": _("standard"), "pro": _("professional")}
+
+
+def aspect_words(ratio: str) -> str:
+    """ "16:9" -> "16:9, landscape"; unreadable ratios are shown as they are."""
+    try:
+        width, height = (int(part) for part in ratio.split(":"))
+    except (AttributeError, ValueError):
+        return str(ratio)
+    shape = _("landscape") if width > height else _("portrait") if width < height else _("square")
+    return f"{ratio}, {shape}"
+
+
+def describe_options(options: dict) -> str:
+    """A job's options for a person: aspect ratio, duration and mode in words."""
+    parts = []
+    if options.get("aspect_ratio"):
+        parts.append(_("aspect ratio %(ratio)s") % {"ratio": aspect_words(options["aspect_ratio"])})
+    if options.get("duration"):
+        parts.append(_("%(seconds)s seconds") % {"seconds": options["duration"]})
+    if options.get("mode"):
+        parts.append(_("%(mode)s mode") % {"mode": MODE_WORDS.get(options["mode"], options["mode"])})
+    known = {"aspect_ratio", "duration", "mode"}
+    parts += [f"{key}: {value}" for key, value in sorted(options.items()) if key not in known]
+    return "; ".join(str(part) for part in parts) or "—"
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "kind", "provider", "status", "progress", "cost_estimate", "cost_actual", "created_at")
+    list_display = ("id", "customer", "kind", "provider", "status", "progress", "estimate", "charged", "created_at")
     list_filter = ("status", "kind", "provider", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=id", "prompt", "customer__telegram_id", "customer__username")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
     actions = ["cancel_selected", "retry_selected"]
-    readonly_fields = [f.name for f in Job._meta.fields] + ["result_preview"]
+    readonly_fields = [f.name for f in Job._meta.fields] + ["result_preview", "options_shown", "estimate", "charged"]
     fieldsets = (
-        (None, {"fields": ("customer", "kind", "provider", "prompt", "options", "input_file", "input_mime")}),
+        (None, {"fields": ("customer", "kind", "provider", "prompt", "options_shown", "input_file", "input_mime")}),
         (_("State"), {"fields": ("status", "progress", "attempts", "error_code", "error", "heartbeat_at",
                                   "created_at", "started_at", "completed_at")}),
-        (_("Money"), {"fields": ("cost_estimate", "cost_actual", "reservation")}),
+        (_("Money"), {"fields": ("estimate", "charged", "reservation")}),
         (_("Result"), {"fields": ("result_preview", "result_files", "result_mime", "results_deleted_at")}),
     )
 
@@ -34,12 +73,47 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("options"))
+    def options_shown(self, job: Job):
+        return describe_options(job.options or {})
+
+    @admin.display(description=_("estimate"), ordering="cost_estimate")
+    def estimate(self, job: Job):
+        return format_amount(job.cost_estimate)
+
+    @admin.display(description=_("charged"), ordering="cost_actual")
+    def charged(self, job: Job):
+        return format_amount(job.cost_actual) if job.cost_actual is not None else "—"
+
     @admin.display(description=_("Result"))
     def result_preview(self, job: Job):
         if job.results_deleted_at:
             return _("Deleted after the retention period.")
-        items = [{"url": default_storage.url(name), "mime": job.result_mime, "name": name} for name in job.result_files or []]
+        items = [
+            {"url": reverse("admin:jobs_job_result", args=[job.pk, index]), "mime": job.result_mime, "name": name}
+            for index, name in enumerate(job.result_files or [])
+        ]
         return render_to_string("jobs/admin/result_preview.html", {"items": items})
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/result/<int:index>/", self.admin_site.admin_view(self.result_view), name="jobs_job_result"),
+            *super().get_urls(),
+        ]
+
+    def result_view(self, request, pk: int, index: int):
+        """One result file of a job, streamed from storage to staff who may view the job."""
+        job = get_object_or_404(Job, pk=pk)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        names = job.result_files or []
+        if job.results_deleted_at or index >= len(names):
+            raise Http404
+        try:
+            stream = default_storage.open(names[index], "rb")
+        except (FileNotFoundError, OSError) as exc:
+            raise Http404 from exc
+        return FileResponse(stream, content_type=job.result_mime or None)
 
     @admin.action(description=_("Cancel the selected jobs (releases their reservations)"), permissions=["cancel"])
     def cancel_selected(self, request, queryset):
@@ -73,8 +147,22 @@ class JobAdmin(admin.ModelAdmin):
         return request.user.has_perm("jobs.retry_job")
 
 
+class PriceForm(forms.ModelForm):
+    amount = MoneyField(label=_("price, ₽"), help_text=_("For example 15 or 12,50"))
+
+    class Meta:
+        model = Price
+        fields = ("kind", "provider", "mode", "duration", "amount")
+
+
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
+    """Prices typed and shown in roubles (stored in kopecks)."""
+
+    form = PriceForm
     list_display = ("kind", "provider", "mode", "duration", "amount", "updated_at")
     list_editable = ("amount",)
     list_filter = ("kind", "provider")
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=PriceForm, **kwargs)

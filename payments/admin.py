@@ -7,14 +7,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
+from billing.admin import MoneyFieldsMixin, StaffRequestAdmin, report_pending
 from billing.exceptions import BillingError
 from billing.money import format_amount
-from billing.policy import check_staff_money_limit
 
-from . import selectors, services
+from . import selectors, staff
 from .exceptions import PaymentError
 from .forms import RefundForm
-from .models import REFUNDABLE_STATUSES, Payment, Refund, RefundStatus
+from .models import REFUNDABLE_STATUSES, Payment, Refund, RefundRequest, RefundStatus
 
 
 def _customer_link(customer):
@@ -55,14 +55,15 @@ class RefundInline(ReadOnlyMoneyMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
+class PaymentAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "provider", "customer_link", "money", "stars_amount", "status",
                     "refunded", "provider_payment_id")
     list_filter = ("provider", "status", "created_at")
     search_fields = ("provider_payment_id", "customer__telegram_id", "customer__username")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
-    extra_readonly = ("customer_link", "money", "refunded", "refund_link")
+    extra_readonly = ("customer_link", "refund_link")
+    money_displays = {"amount": "money", "refunded_amount": "refunded"}
     inlines = [RefundInline]
     actions = ["refund_action"]
 
@@ -109,16 +110,16 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
         form = RefundForm(request.POST or None, refundable=refundable)
         if request.method == "POST" and form.is_valid():
             try:
-                check_staff_money_limit(staff_user=request.user, amount=form.cleaned_data["amount"])
-                refund = services.refund_payment(
-                    payment=payment, amount=form.cleaned_data["amount"],
-                    idempotency_key=form.cleaned_data["idempotency_key"], staff_user=request.user,
-                    reason=form.cleaned_data["reason"],
+                refund_request = staff.staff_refund_payment(
+                    acting_user=request.user, payment=payment, amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
                 )
             except (PaymentError, BillingError) as exc:
                 form.add_error(None, str(exc))
             else:
-                self._report(request, refund)
+                self.log_change(request, payment, f"refund request #{refund_request.pk} ({refund_request.status}): {refund_request.amount} kopecks")
+                self._report(request, refund_request)
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -133,7 +134,11 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "payments/admin/refund.html", context)
 
-    def _report(self, request, refund: Refund) -> None:
+    def _report(self, request, refund_request: RefundRequest) -> None:
+        if refund_request.is_pending:
+            report_pending(self, request, refund_request)
+            return
+        refund = refund_request.refund
         amount = format_amount(refund.amount)
         if refund.status == RefundStatus.SUCCEEDED:
             self.message_user(request, _("Refunded %(amount)s.") % {"amount": amount}, messages.SUCCESS)
@@ -154,12 +159,13 @@ class PaymentAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
+class RefundAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "payment", "customer_link", "money", "status", "staff_user", "provider_refund_id")
     list_filter = ("status", "payment__provider", "created_at")
     search_fields = ("provider_refund_id", "payment__provider_payment_id", "payment__customer__telegram_id")
     list_select_related = ("payment__customer", "staff_user")
-    extra_readonly = ("customer_link", "money")
+    extra_readonly = ("customer_link",)
+    money_displays = {"amount": "money"}
 
     @admin.display(description=_("customer"))
     def customer_link(self, obj):
@@ -168,3 +174,14 @@ class RefundAdmin(ReadOnlyMoneyMixin, admin.ModelAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def money(self, obj):
         return format_amount(obj.amount)
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(StaffRequestAdmin):
+    list_display = ("id", "created_at", "payment", "money", "status", "requested_by", "decided_by", "reason", "note")
+    list_select_related = ("payment", "requested_by", "decided_by")
+    search_fields = ("payment__provider_payment_id", "payment__customer__telegram_id", "reason", "note")
+    refusals = (BillingError, PaymentError)
+
+    def approve(self, *, acting_user, obj):
+        return staff.approve_staff_refund(acting_user=acting_user, request=obj)

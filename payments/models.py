@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from billing.models import Customer, Transfer
+from billing.models import Customer, StaffMoneyRequest, Transfer
 
 
 class Provider(models.TextChoices):
@@ -177,3 +177,26 @@ class Refund(models.Model):
     @property
     def reversal_idempotency_key(self) -> str:
         return f"refund-failed:{self.pk}"
+
+
+class RefundRequest(StaffMoneyRequest):
+    """A staff member's refund of a payment (states: ``billing.models.StaffMoneyRequest``).
+
+    Done: ``refund`` is the Refund it made (whose own states follow the provider); pending: a
+    superuser decides; rejected: nothing moved.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_requests")
+    # Goes on the Refund (staff see it with the payment); the staff-only note is ``note``.
+    reason = models.CharField(max_length=255, blank=True, default="")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="request")
+
+    class Meta(StaffMoneyRequest.Meta):
+        constraints = [
+            *StaffMoneyRequest.Meta.constraints,
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refundrequest_amount_positive"),
+            StaffMoneyRequest.done_means_executed("refund", name="refundrequest_done_has_refund"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund request #{self.pk} of payment #{self.payment_id} {self.status}"

@@ -531,7 +531,8 @@ def refund_payment(
 ) -> Refund:
     """Refund ``amount`` kopecks of a payment: debit the wallet, then ask the provider.
 
-    The same ``idempotency_key`` (the staff form's) refunds once however often it is submitted.
+    The same ``idempotency_key`` refunds once however often it is given. For operators' code:
+    staff refund through ``payments.staff.staff_refund_payment`` (their limits, four eyes).
     """
     refund = request_refund(
         payment=payment, amount=amount, idempotency_key=idempotency_key, staff_user=staff_user, reason=reason
@@ -546,40 +547,50 @@ def request_refund(
     check_kopecks(amount)
     key = _refund_key(idempotency_key)
     with transaction.atomic(durable=True):
-        # The payment row lock serialises refunds of one payment (and double clicks).
-        locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
-        existing = Refund.objects.filter(idempotence_key=key).first()
-        if existing is not None:
-            if existing.payment_id != locked.pk or existing.amount != amount:
-                raise RefundRefused(_("This refund form was already used for another refund. Open it again."))
-            return existing
-        if locked.status not in REFUNDABLE_STATUSES:
-            raise PaymentNotRefundable()
-        if amount > refundable_amount(locked):
-            raise RefundExceedsPayment(
-                _("At most %(amount)s of this payment can still be refunded.")
-                % {"amount": format_amount(refundable_amount(locked))}
-            )
-        if locked.provider == Provider.STARS and amount != locked.amount:
-            raise PartialStarsRefundNotSupported()
-        refund = Refund.objects.create(
-            payment=locked, amount=amount, idempotence_key=key, staff_user=staff_user, reason=reason[:255]
+        return request_refund_locked(payment=payment, amount=amount, refund_key=key, staff_user=staff_user, reason=reason)
+
+
+def request_refund_locked(*, payment: Payment, amount: int, refund_key: uuid.UUID, staff_user, reason: str) -> Refund:
+    """The body of ``request_refund`` inside the caller's transaction (``payments.staff`` has its own)."""
+    # The payment row lock serialises refunds of one payment (and double clicks).
+    locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
+    existing = Refund.objects.filter(idempotence_key=refund_key).first()
+    if existing is not None:
+        if existing.payment_id != locked.pk or existing.amount != amount:
+            raise RefundRefused(_("This refund form was already used for another refund. Open it again."))
+        return existing
+    check_refundable(locked, amount)
+    refund = Refund.objects.create(
+        payment=locked, amount=amount, idempotence_key=refund_key, staff_user=staff_user, reason=reason[:255]
+    )
+    try:
+        transfer = billing.debit_balance(
+            customer=locked.customer, amount=amount, idempotency_key=refund.debit_idempotency_key,
+            destination=locked.provider, description=f"Refund #{refund.pk} of payment #{locked.pk}",
+            staff_user=staff_user,
         )
-        try:
-            transfer = billing.debit_balance(
-                customer=locked.customer, amount=amount, idempotency_key=refund.debit_idempotency_key,
-                destination=locked.provider, description=f"Refund #{refund.pk} of payment #{locked.pk}",
-                staff_user=staff_user,
-            )
-        except InsufficientFunds as exc:
-            raise RefundExceedsBalance(
-                _("The customer has already spent this money: %(available)s is left on the wallet, "
-                  "the refund needs %(required)s.")
-                % {"available": format_amount(exc.available or 0), "required": format_amount(amount)}
-            ) from exc
-        Refund.objects.filter(pk=refund.pk).update(debit_transfer=transfer)
-        refund.debit_transfer = transfer
+    except InsufficientFunds as exc:
+        raise RefundExceedsBalance(
+            _("The customer has already spent this money: %(available)s is left on the wallet, "
+              "the refund needs %(required)s.")
+            % {"available": format_amount(exc.available or 0), "required": format_amount(amount)}
+        ) from exc
+    Refund.objects.filter(pk=refund.pk).update(debit_transfer=transfer)
+    refund.debit_transfer = transfer
     return refund
+
+
+def check_refundable(payment: Payment, amount: int) -> None:
+    """Refuse a refund of ``amount`` the payment cannot take (its status, what is left, Stars in full)."""
+    if payment.status not in REFUNDABLE_STATUSES:
+        raise PaymentNotRefundable()
+    if amount > refundable_amount(payment):
+        raise RefundExceedsPayment(
+            _("At most %(amount)s of this payment can still be refunded.")
+            % {"amount": format_amount(refundable_amount(payment))}
+        )
+    if payment.provider == Provider.STARS and amount != payment.amount:
+        raise PartialStarsRefundNotSupported()
 
 
 def _refund_key(idempotency_key: str | uuid.UUID) -> uuid.UUID:

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.utils import translation
 
 from billing import selectors as billing_selectors
+from billing.signals import balance_adjusted
 from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
@@ -135,3 +136,15 @@ def on_refund_succeeded(sender, refund, payment, **kwargs):
     customer = payment.customer
     with translation.override(customer.language):
         outbox.enqueue_text(customer.telegram_id, texts.refund_succeeded(refund.amount))
+
+
+@receiver(balance_adjusted, dispatch_uid="telegram_bot.balance_adjusted")
+def on_balance_adjusted(sender, adjustment, **kwargs):
+    # Inside the transaction that moved the money (see billing.signals): the message commits
+    # with it. Only the reason meant for the customer is told, never the staff note.
+    customer = adjustment.customer
+    with translation.override(customer.language):
+        outbox.enqueue_text(
+            customer.telegram_id,
+            texts.balance_adjusted(adjustment.amount, adjustment.customer_reason, billing_selectors.get_balance(customer)),
+        )

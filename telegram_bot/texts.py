@@ -189,6 +189,15 @@ def refund_succeeded(amount: int) -> str:
     return _("↩️ A refund of %(amount)s was sent back to you.") % {"amount": money(amount)}
 
 
+def balance_adjusted(amount: int, reason: str, balance_now: int) -> str:
+    """A staff adjustment, with the reason staff wrote for the customer."""
+    if amount > 0:
+        text = _("💰 Support added %(amount)s to your balance. Reason: %(reason)s. Your balance: %(balance)s.")
+    else:
+        text = _("Support took %(amount)s from your balance. Reason: %(reason)s. Your balance: %(balance)s.")
+    return text % {"amount": money(abs(amount)), "reason": reason, "balance": money(balance_now)}
+
+
 def paysupport(telegram_id: int) -> str:
     return _(
         "Questions about a payment or a refund? Write to %(contact)s with the date, the amount and "

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.helpers import make_customer
+from tests.helpers import RUB_5000, make_customer
 
 
 @pytest.fixture
@@ -34,3 +34,23 @@ def sandbox(settings):
     settings.BOT_TOKEN = ""
     yield server
     server.stop()
+
+
+# --- staff money (billing/policy.py): both limits at 5,000 ₽, a support member, a superuser ---
+
+
+@pytest.fixture
+def limits(settings):
+    settings.SUPPORT_MONEY_LIMIT_KOPECKS = RUB_5000
+    settings.SUPPORT_DAILY_LIMIT_KOPECKS = RUB_5000
+
+
+@pytest.fixture
+def support(django_user_model, db):
+    """A staff member without superuser rights (their permissions as each test needs)."""
+    return django_user_model.objects.create_user("support", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def boss(django_user_model, db):
+    return django_user_model.objects.create_superuser("boss", password="pw")

@@ -15,6 +15,8 @@ from billing import services as billing
 from billing.models import Customer
 
 _telegram_ids = itertools.count(10_000_001)
+# 5,000 ₽: the staff limits of the staff-money tests (the ``limits`` fixture).
+RUB_5000 = 5_000_00
 
 
 def make_customer(*, balance: int = 0, **profile) -> Customer:

@@ -6,7 +6,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from billing import selectors
-from billing.models import Transfer
+from billing.models import BalanceAdjustment, StaffRequestStatus, Transfer
+from billing.staff_keys import ADJUST_NAMESPACE, key_from_token
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_adjust_balance_form_adjusts_once_even_when_submitted_twice(client, supp
     assert client.post(url, data).status_code == 302
     assert client.post(url, data).status_code == 302
     assert selectors.get_balance(c) == 10_000 + 25_050
-    audit = Transfer.objects.get(idempotency_key=key)
+    audit = Transfer.objects.get(idempotency_key=key_from_token(key, ADJUST_NAMESPACE))
     assert audit.staff_user == support and audit.description == "compensation"
 
 
@@ -80,14 +81,16 @@ def test_ledger_rows_cannot_be_added_changed_or_deleted_in_the_admin(client, dja
     assert client.get(reverse("admin:billing_transfer_change", args=[t.pk])).status_code == 200
 
 
-def test_support_cannot_adjust_beyond_the_limit_but_a_superuser_can(client, support, settings, django_user_model):
+def test_support_beyond_the_limit_waits_for_a_superuser_who_can_adjust_at_once(client, support, settings, django_user_model):
     settings.SUPPORT_MONEY_LIMIT_KOPECKS = 100_00
     c = make_customer(balance=10_000)
     url = reverse("admin:billing_customer_adjust", args=[c.pk])
     key = adjust_form_key(client, url)
-    page = client.post(url, {"direction": "add", "amount": "100,01", "reason": "big", "idempotency_key": key})
-    assert page.status_code == 200 and "above your limit" in page.content.decode()
+    page = client.post(url, {"direction": "add", "amount": "100,01", "reason": "big", "idempotency_key": key}, follow=True)
+    assert "above your limit" in page.content.decode() and "waits for a superuser" in page.content.decode()
     assert selectors.get_balance(c) == 10_000
+    assert BalanceAdjustment.objects.get().status == StaffRequestStatus.PENDING
+    key = adjust_form_key(client, url)
     assert client.post(url, {"direction": "add", "amount": "100", "reason": "ok", "idempotency_key": key}).status_code == 302
     assert selectors.get_balance(c) == 20_000
 

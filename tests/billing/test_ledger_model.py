@@ -8,6 +8,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from billing import selectors, services
 from billing.exceptions import BillingError, InsufficientFunds, ReservationAlreadyPosted, ReservationAlreadyVoided
+from billing.staff_keys import ADJUST_NAMESPACE, new_key
 from tests.helpers import make_customer
 
 amounts = st.integers(min_value=1, max_value=50_000)
@@ -88,7 +89,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(who=st.sampled_from([0, 1]), amount=amounts)
     def adjust_down(self, who, amount):
         try:
-            services.adjust_balance(customer=self.customers[who], amount=-amount, idempotency_key=self.key(), staff_user=None, reason="test")
+            services.adjust_balance(customer=self.customers[who], amount=-amount, idempotency_key=new_key(ADJUST_NAMESPACE), staff_user=None, reason="test")
         except InsufficientFunds:
             assert amount > self.available[who]
             return

@@ -12,6 +12,7 @@ from billing.exceptions import (
     ReservationAlreadyVoided,
 )
 from billing.models import Account, Transfer, TransferKind
+from billing.staff_keys import ADJUST_NAMESPACE, new_key
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -155,17 +156,18 @@ def test_charge_of_zero_releases_the_whole_reservation():
 
 
 def test_adjust_balance_adds_and_takes_but_never_below_zero(django_user_model):
+    ADJ = {k: new_key(ADJUST_NAMESPACE) for k in ("adj:1", "adj:2", "adj:3", "adj:4")}
     staff = django_user_model.objects.create_user("support", is_staff=True)
     c = make_customer(balance=1_000)
-    services.adjust_balance(customer=c, amount=500, idempotency_key="adj:1", staff_user=staff, reason="goodwill")
-    services.adjust_balance(customer=c, amount=-300, idempotency_key="adj:2", staff_user=staff, reason="typo")
+    services.adjust_balance(customer=c, amount=500, idempotency_key=ADJ["adj:1"], staff_user=staff, reason="goodwill")
+    services.adjust_balance(customer=c, amount=-300, idempotency_key=ADJ["adj:2"], staff_user=staff, reason="typo")
     assert selectors.get_balance(c) == 1_200
     with pytest.raises(InsufficientFunds):
-        services.adjust_balance(customer=c, amount=-1_201, idempotency_key="adj:3", staff_user=staff, reason="x")
+        services.adjust_balance(customer=c, amount=-1_201, idempotency_key=ADJ["adj:3"], staff_user=staff, reason="x")
     with pytest.raises(InvalidAmount):
-        services.adjust_balance(customer=c, amount=100, idempotency_key="adj:4", staff_user=staff, reason=" ")
+        services.adjust_balance(customer=c, amount=100, idempotency_key=ADJ["adj:4"], staff_user=staff, reason=" ")
     assert selectors.get_balance(c) == 1_200
-    audit = Transfer.objects.get(idempotency_key="adj:2")
+    audit = Transfer.objects.get(idempotency_key=ADJ["adj:2"])
     assert audit.staff_user == staff and audit.description == "typo"
 
 
@@ -173,7 +175,7 @@ def test_adjust_cannot_take_held_money():
     c = make_customer(balance=1_000)
     services.reserve_balance(customer=c, amount=800, idempotency_key="job:1")
     with pytest.raises(InsufficientFunds):
-        services.adjust_balance(customer=c, amount=-300, idempotency_key="adj", staff_user=None, reason="x")
+        services.adjust_balance(customer=c, amount=-300, idempotency_key=new_key(ADJUST_NAMESPACE), staff_user=None, reason="x")
 
 
 def test_debit_balance_refuses_money_already_spent():

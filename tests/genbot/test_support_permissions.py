@@ -12,14 +12,6 @@ from tests.helpers import make_customer
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def support_client(client, django_user_model):
-    user = django_user_model.objects.create_user("support", password="pw", is_staff=True)
-    user.groups.add(ensure_roles())
-    client.force_login(user)
-    return client
-
-
 def failed_job(customer) -> Job:
     job = jobs.submit_job(customer=customer, kind="image", prompt="a lighthouse")
     claimed = jobs.claim_job(job_id=job.pk)

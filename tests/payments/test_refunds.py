@@ -10,10 +10,10 @@ from django.utils import translation
 
 from billing import selectors
 from billing import services as billing
-from billing.models import Transfer
+from billing.models import StaffRequestStatus, Transfer
 from payments import services
 from payments.exceptions import PaymentNotRefundable, RefundExceedsBalance, RefundExceedsPayment
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Payment, PaymentStatus, Refund, RefundRequest, RefundStatus
 from tests.helpers import make_customer, run_concurrently
 
 
@@ -193,6 +193,13 @@ def test_a_refund_yookassa_cancels_fails_and_credits_the_wallet_back_once(paid_t
 # --- the admin ----------------------------------------------------------------------------
 
 
+def refund_form_token(client, url) -> str:
+    """The signed key token the refund form was rendered with."""
+    page = client.get(url)
+    assert page.status_code == 200
+    return page.context["form"].initial["idempotency_key"]
+
+
 @pytest.fixture
 def staff_client(client, db):
     user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-123456")
@@ -208,7 +215,7 @@ def test_admin_refund_form_refunds_once_however_often_it_is_submitted(staff_clie
     page = staff_client.get(url)
     assert page.status_code == 200
     form_key = page.context["form"].initial["idempotency_key"]
-    data = {"amount": "150,50", "reason": "asked by the customer", "idempotency_key": str(form_key)}
+    data = {"amount": "150,50", "reason": "asked by the customer", "idempotency_key": form_key}
     for _ in range(3):
         response = staff_client.post(url, data)
         assert response.status_code == 302
@@ -224,7 +231,7 @@ def test_admin_refund_form_shows_the_refusal_when_the_money_was_spent(staff_clie
     payment = paid_topup(customer, 50_000)
     billing.reserve_balance(customer=customer, amount=50_000, idempotency_key="job:all")
     url = reverse("admin:payments_payment_refund", args=[payment.pk])
-    response = staff_client.post(url, {"amount": "500", "reason": "", "idempotency_key": str(uuid.uuid4())},
+    response = staff_client.post(url, {"amount": "500", "reason": "", "idempotency_key": refund_form_token(staff_client, url)},
                                  HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "already spent" in response.content.decode()
@@ -264,9 +271,12 @@ def test_support_refunds_up_to_the_limit_and_only_a_superuser_beyond(client, pai
     customer = make_customer()
     payment = paid_topup(customer, 50_000)
     url = reverse("admin:payments_payment_refund", args=[payment.pk])
-    over = client.post(url, {"amount": "100,01", "reason": "", "idempotency_key": key()}, HTTP_ACCEPT_LANGUAGE="en")
-    assert over.status_code == 200 and "above your limit" in over.content.decode()
+    over = client.post(url, {"amount": "100,01", "reason": "", "idempotency_key": refund_form_token(client, url)},
+                       HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    assert "above your limit" in over.content.decode() and "waits for a superuser" in over.content.decode()
     assert not Refund.objects.exists() and selectors.get_balance(customer) == 50_000
-    within = client.post(url, {"amount": "100", "reason": "", "idempotency_key": key()}, HTTP_ACCEPT_LANGUAGE="en")
+    assert RefundRequest.objects.get().status == StaffRequestStatus.PENDING
+    within = client.post(url, {"amount": "100", "reason": "", "idempotency_key": refund_form_token(client, url)},
+                         HTTP_ACCEPT_LANGUAGE="en")
     assert within.status_code == 302
     assert Refund.objects.get().amount == 100_00
