@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .money import format_amount
+
 
 class Customer(models.Model):
     class Language(models.TextChoices):
@@ -153,7 +155,7 @@ class Transfer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.amount} {self.debit_account_id}->{self.credit_account_id}"
+        return f"#{self.pk} {self.kind} {format_amount(self.amount)} {self.debit_account_id}->{self.credit_account_id}"
 
 
 class StaffRequestStatus(models.TextChoices):
@@ -248,4 +250,4 @@ class BalanceAdjustment(StaffMoneyRequest):
         ]
 
     def __str__(self) -> str:
-        return f"Adjustment #{self.pk} {self.amount} for {self.customer_id} {self.status}"
+        return f"Adjustment #{self.pk} {format_amount(self.amount)} for {self.customer_id} {self.status}"

@@ -8,6 +8,8 @@ billing reservation from submit until it is charged (completed) or released (any
 from django.db import models
 from django.db.models import Q
 
+from billing.money import format_amount
+
 
 class JobKind(models.TextChoices):
     IMAGE = "image", "Image from text"
@@ -134,4 +136,4 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         parts = [self.kind, self.provider or "*", self.mode or "*", f"{self.duration}s" if self.duration else "*"]
-        return f"{'/'.join(parts)}: {self.amount}"
+        return f"{'/'.join(parts)}: {format_amount(self.amount)}"

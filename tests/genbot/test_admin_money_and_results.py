@@ -5,7 +5,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from billing.models import Account, Transfer
+from billing.models import Account, BalanceAdjustment, Transfer
+from billing.money import format_amount
 from jobs import services as jobs
 from jobs.models import Job, Price
 from tests.helpers import make_customer
@@ -92,3 +93,16 @@ def test_payment_and_refund_pages_show_roubles(admin_client, django_user_model):
     assert "1\u00a0500\u00a0₽" in page and "500,50\u00a0₽" in page and "150000" not in page
     page = admin_client.get(reverse("admin:payments_refund_change", args=[refund.pk])).content.decode()
     assert "500,50\u00a0₽" in page and "50050" not in page
+
+
+def test_objects_are_named_in_roubles_where_the_admin_links_them(support_client, admin_client, finished_job):
+    """A job's reservation, a payment's credit, a price's title: the object's name says roubles too."""
+    reservation = finished_job.reservation
+    page = support_client.get(reverse("admin:jobs_job_change", args=[finished_job.pk])).content.decode()
+    shown = f"#{reservation.pk} pending {format_amount(reservation.amount)} "
+    assert shown in page.replace("&nbsp;", "\u00a0") and f"pending {reservation.amount} " not in page
+    price = Price.objects.create(kind="image", amount=1_550)
+    title = admin_client.get(reverse("admin:jobs_price_change", args=[price.pk])).content.decode()
+    assert "image/*/*/*: 15,50\u00a0₽" in title.replace("&nbsp;", "\u00a0") and ": 1550" not in title
+    adjustment = BalanceAdjustment(pk=5, amount=-50_000, customer_id=2, status="done")
+    assert str(adjustment) == "Adjustment #5 -500\u00a0₽ for 2 done"
