@@ -73,14 +73,14 @@ def test_the_russian_history_has_one_line_per_job_with_its_cost_and_no_english(b
     text, markup = _history_text(bot, customer)
     lines = text.splitlines()
     assert lines[0] == "История, страница 1:" and len(lines) == 1 + 5 and markup is None
-    # Newest first: the running video, the failed picture, the edit, the Stars, the card.
-    assert lines[1].endswith(f"  {_price(running.cost_estimate)} в резерве  Видео #{running.pk} «волны»: в очереди")
-    assert lines[2].endswith(f"0\u00a0₽  Картинка #{failed.pk} «кот в шляпе»: не удалось, деньги возвращены")
-    assert lines[3].endswith(f"-{_price(edit.cost_actual)}  Изменение фото #{edit.pk} «сделай небо синим»: готово")
+    # Newest first (jobs numbered with "№", as in the chat's messages about them): the running video, the failed picture, the edit, the Stars, the card.
+    assert lines[1].endswith(f"  {_price(running.cost_estimate)} в резерве  Видео №{running.pk} «волны»: в очереди")
+    assert lines[2].endswith(f"0\u00a0₽  Картинка №{failed.pk} «кот в шляпе»: не удалось, деньги возвращены")
+    assert lines[3].endswith(f"-{_price(edit.cost_actual)}  Изменение фото №{edit.pk} «сделай небо синим»: готово")
     assert lines[4].endswith("+100\u00a0₽  Пополнение звёздами Telegram")
     assert lines[5].endswith("+500\u00a0₽  Пополнение картой")
     # One line per job: no reservation, charge or release rows, and no kind codes or staff text.
-    assert sum(f"#{edit.pk}" in line for line in lines) == 1
+    assert sum(f"№{edit.pk}" in line for line in lines) == 1
     latin = set(re.findall(r"[A-Za-z_]+", text)) - {"MSK", "Telegram"}
     assert latin == set(), latin
     # Times in Moscow time, named.
