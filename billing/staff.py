@@ -108,8 +108,8 @@ def record_decision(request: StaffMoneyRequest, *, acting_user, status: str, ext
 
 
 def _move(*, adjustment_key: str, customer: Customer, amount: int, reason: str, staff_user):
-    # The ledger row's description is what the customer reads in their history: the reason
-    # meant for them, never the staff note.
+    # The ledger row's description is the reason the customer was told (their /history names the
+    # line "Correction by support"), never the staff note.
     return services.adjust_balance(
         customer=customer, amount=amount, idempotency_key=adjustment_key, staff_user=staff_user, reason=reason
     )
