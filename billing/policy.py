@@ -61,7 +61,7 @@ def check_staff_money_action(*, acting_user, amount: int) -> None:
     if amount > limit:
         raise StaffLimitExceeded(
             _("%(amount)s is above your limit of %(limit)s: ask a superuser.")
-            % {"amount": format_amount(amount, "en"), "limit": format_amount(limit, "en")}
+            % {"amount": format_amount(amount), "limit": format_amount(limit)}
         )
     lock_staff_member(acting_user)
     daily = settings.SUPPORT_DAILY_LIMIT_KOPECKS
@@ -70,6 +70,6 @@ def check_staff_money_action(*, acting_user, amount: int) -> None:
         raise StaffLimitExceeded(
             _("%(amount)s would take you above your limit of %(limit)s in 24 hours (%(done)s done): "
               "ask a superuser.")
-            % {"amount": format_amount(amount, "en"), "limit": format_amount(daily, "en"),
-               "done": format_amount(done, "en")}
+            % {"amount": format_amount(amount), "limit": format_amount(daily),
+               "done": format_amount(done)}
         )

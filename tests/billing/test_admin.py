@@ -88,6 +88,7 @@ def test_support_beyond_the_limit_waits_for_a_superuser_who_can_adjust_at_once(c
     key = adjust_form_key(client, url)
     page = client.post(url, {"direction": "add", "amount": "100,01", "reason": "big", "idempotency_key": key}, follow=True)
     assert "above your limit" in page.content.decode() and "waits for a superuser" in page.content.decode()
+    assert "100,01\u00a0₽ is above your limit of 100\u00a0₽" in page.content.decode().replace("&nbsp;", "\u00a0")
     assert selectors.get_balance(c) == 10_000
     assert BalanceAdjustment.objects.get().status == StaffRequestStatus.PENDING
     key = adjust_form_key(client, url)

@@ -36,6 +36,8 @@ def test_two_adjustments_of_5000_do_not_pass_a_daily_limit_of_5000(limits, suppo
     assert first.status == StaffRequestStatus.DONE and first.transfer.staff_user == support
     assert second.status == StaffRequestStatus.PENDING and second.transfer is None
     assert "24 hours" in second.limit_message
+    # In roubles the way the rest of the admin shows them (not "₽5,000").
+    assert "5\u00a0000\u00a0₽ in 24 hours (5\u00a0000\u00a0₽ done)" in second.limit_message
     assert selectors.get_balance(c) == RUB_5000
 
 
