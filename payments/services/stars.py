@@ -129,29 +129,40 @@ def confirm_stars_payment(
             telegram_payment_charge_id, payment.pk, telegram_user_id, total_amount, currency,
         )
         raise
-    existing = _stars_payment_by_charge(telegram_payment_charge_id)
-    if existing is not None:
-        return existing
-    if payment.status == PaymentStatus.PENDING:
-        try:
-            result = mark_payment_succeeded(payment=payment, provider_payment_id=telegram_payment_charge_id)
-        except IntegrityError:
-            # The same charge was recorded concurrently on another row.
-            return _stars_payment_by_charge(telegram_payment_charge_id)
-        if result.provider_payment_id == telegram_payment_charge_id:
-            return result
-    logger.warning("Stars invoice #%s paid again (charge %s): recorded as its own payment", payment.pk,
-                   telegram_payment_charge_id)
+    charge = telegram_payment_charge_id
+    recorded = _stars_payment_by_charge(charge)
+    if recorded is not None:
+        return recorded  # a repeated delivery: credited before
+    credited = _credit_charge(payment, charge) if payment.status == PaymentStatus.PENDING else None
+    if credited is not None:
+        return credited  # the invoice's own payment
+    return _credit_as_its_own_payment(invoice=payment, charge=charge)  # the invoice was paid or canceled before
+
+
+def _credit_charge(payment: Payment, charge: str) -> Payment | None:
+    """Credit pending ``payment`` with ``charge``: the payment that records the charge now, or None
+    when ``payment`` was moved meanwhile by something else (canceled, or paid by another charge).
+    """
+    try:
+        credited = mark_payment_succeeded(payment=payment, provider_payment_id=charge)
+    except IntegrityError:
+        # The same charge was recorded concurrently on another row (provider ids are unique).
+        return _stars_payment_by_charge(charge)
+    return credited if credited.provider_payment_id == charge else None
+
+
+def _credit_as_its_own_payment(*, invoice: Payment, charge: str) -> Payment:
+    """A charge for an invoice no longer pending: a Payment row and a credit of its own."""
+    logger.warning("Stars invoice #%s paid again (charge %s): recorded as its own payment", invoice.pk, charge)
     with transaction.atomic(durable=True):
         repeat = Payment.objects.create(
-            provider=Provider.STARS, customer=payment.customer, amount=payment.amount,
-            stars_amount=payment.stars_amount, metadata={"invoice_payment_id": payment.pk},
+            provider=Provider.STARS, customer=invoice.customer, amount=invoice.amount,
+            stars_amount=invoice.stars_amount, metadata={"invoice_payment_id": invoice.pk},
         )
-    try:
-        return mark_payment_succeeded(payment=repeat, provider_payment_id=telegram_payment_charge_id)
-    except IntegrityError:
-        mark_payment_canceled(payment=repeat, reason="duplicate charge")
-        return _stars_payment_by_charge(telegram_payment_charge_id)
+    recorded = _credit_charge(repeat, charge)
+    if recorded is None or recorded.pk != repeat.pk:
+        mark_payment_canceled(payment=repeat, reason="duplicate charge")  # the charge is on another row
+    return recorded
 
 
 def _stars_payment_by_charge(charge_id: str) -> Payment | None:
