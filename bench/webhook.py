@@ -144,7 +144,7 @@ def main() -> int:
     stub = YooKassaStub(shop_id=SHOP_ID, secret_key=SECRET).start()
     db_url = f"{args.pg}/{BENCH_DB}"
     env = app_env(db_url, stub.api_url)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "YOOKASSA_SHOP_ID",
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "YOOKASSA_SHOP_ID",
                                            "YOOKASSA_SECRET_KEY", "YOOKASSA_API_URL", "LOG_LEVEL")})
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.time()

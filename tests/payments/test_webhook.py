@@ -338,3 +338,12 @@ def test_json_nested_too_deep_is_malformed_not_a_server_error(client, yookassa_s
     body = b'{"type": "notification", "event": "payment.succeeded", "object": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = client.post(WEBHOOK, body, content_type="application/json", REMOTE_ADDR=YOOKASSA_IP)
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_benchmarks_baseline_view_is_served_by_their_url_conf_only(client, settings):
+    assert client.get("/bench/ping").status_code == 404  # not by the product
+    settings.ROOT_URLCONF = "bench.urls"  # what bench.settings sets for bench/webhook.py's server
+    assert client.get("/bench/ping").content == b"ok"
+    # ...beside every URL of the product's.
+    assert client.post(WEBHOOK, b"{}", content_type="application/json", REMOTE_ADDR="10.0.0.1").status_code == 403
