@@ -7,7 +7,8 @@ on what the API says, whatever the event), 10,000 in all, shuffled, are posted b
 client processes to ``gunicorn genbot.wsgi -c deploy/gunicorn.conf.py``: the server as deployed
 (threaded workers, one process per core; ``--workers``/``--threads`` override it). The baseline is
 ``GET /bench/ping`` on the same server (a view returning "ok" through the whole middleware
-stack; served only with PAYMENTS_BENCH_PING=1), 10,000 requests by the same 16 clients. The two
+stack; served only by the benchmarks' URL conf, ``bench/urls.py``, which the server runs with
+``DJANGO_SETTINGS_MODULE=bench.settings``), 10,000 requests by the same 16 clients. The two
 workloads run in alternating slices (5 rounds), so background load on a shared machine hits both.
 
 Prints notifications/s, the baseline req/s, credits made (must be 1,000), money credited (must
@@ -59,9 +60,9 @@ def free_port() -> int:
 def app_env(db_url: str, api_url: str) -> dict:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=db_url, DJANGO_SETTINGS_MODULE="genbot.settings", DEBUG="false",
+        DATABASE_URL=db_url, DJANGO_SETTINGS_MODULE="bench.settings", DEBUG="false",
         YOOKASSA_SHOP_ID=SHOP_ID, YOOKASSA_SECRET_KEY=SECRET, YOOKASSA_API_URL=api_url,
-        YOOKASSA_ALLOWED_IPS="127.0.0.1", PAYMENTS_BENCH_PING="true", LOG_LEVEL="WARNING",
+        YOOKASSA_ALLOWED_IPS="127.0.0.1", LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     # DEBUG off refuses the development SECRET_KEY; any key will do for a benchmark.
@@ -143,7 +144,7 @@ def main() -> int:
     stub = YooKassaStub(shop_id=SHOP_ID, secret_key=SECRET).start()
     db_url = f"{args.pg}/{BENCH_DB}"
     env = app_env(db_url, stub.api_url)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "YOOKASSA_SHOP_ID",
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "YOOKASSA_SHOP_ID",
                                            "YOOKASSA_SECRET_KEY", "YOOKASSA_API_URL", "LOG_LEVEL")})
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.time()

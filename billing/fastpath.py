@@ -7,9 +7,11 @@ behaviour (idempotent replays, short balances, a settled reservation, a missing 
 Correctness never rests on this module: the database's unique keys (``idempotency_key``, one
 settlement per ``pending``) and its CHECKs refuse anything it could get wrong.
 
-On PostgreSQL each operation is ONE statement (data-modifying CTEs), run in autocommit when the
-caller has no transaction: one round trip per ledger transaction. Elsewhere (SQLite, where the
-IMMEDIATE transaction serialises writers anyway) it is a short ORM transaction.
+On PostgreSQL each operation is ONE statement (data-modifying CTEs). Payments and jobs run it
+inside their own transaction (the status, the money and what it announces commit together),
+reserve and settle in a savepoint; a caller without a transaction gets autocommit: one round
+trip per ledger transaction. Elsewhere (SQLite, where the IMMEDIATE transaction serialises
+writers anyway) it is a short ORM transaction.
 """
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ Rules each function keeps:
 - Every write takes an idempotency key (unique in the database): the same key with the same
   arguments returns the first transfer and moves nothing; with other arguments it raises
   ``IdempotencyConflict``.
-- The wallet row is locked (``select_for_update``; on SQLite the IMMEDIATE transaction is the
-  lock) before the key is looked up, so concurrent callers for one wallet queue up and each sees
-  what the one before committed. Wallet first, then the system account: one lock order, no
-  deadlocks.
+- On the locked path the wallet row is locked (``select_for_update``; on SQLite the IMMEDIATE
+  transaction is the lock) before the key is looked up, so concurrent callers for one wallet
+  queue up and each sees what the one before committed; the fast path (``billing.fastpath``)
+  takes the wallet's row lock inside its one statement and leaves a repeated key to the unique
+  index. Wallet first, then the system account: one lock order, no deadlocks.
 - Cached ``balance``/``held`` change in the same transaction as the ledger rows, through
   ``F()`` expressions; the database CHECK refuses a wallet whose held exceeds its balance.
 

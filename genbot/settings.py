@@ -236,8 +236,6 @@ STARS_RATE_KOPECKS = env.int("STARS_RATE_KOPECKS", default=100)
 STARS_INVOICE_TTL_SECONDS = env.int("STARS_INVOICE_TTL_SECONDS", default=3600)
 # `sync_payments` asks the API about payments pending longer than this.
 PAYMENTS_SYNC_AFTER_MINUTES = env.int("PAYMENTS_SYNC_AFTER_MINUTES", default=5)
-# Serves /bench/ping (a trivial view) for bench/webhook.py's baseline; off in production.
-PAYMENTS_BENCH_PING = env.bool("PAYMENTS_BENCH_PING", default=False)
 
 # --- AI providers -----------------------------------------------------------------------------
 NANO_BANANA_API_KEY = env("NANO_BANANA_API_KEY", default="")

@@ -6,9 +6,10 @@
   (``job.status``; on failure ``job.error`` is fit to show the customer). Sent INSIDE the
   transaction that finished the job (the transactional outbox): what a receiver writes to the
   database commits with the job's new status or not at all, so no announcement is lost between a
-  commit and a crash. Receivers run in a savepoint; one that raises has its writes rolled back
-  and is logged, and the job stays finished. A receiver with effects outside the database (a
-  network call) must defer them with ``transaction.on_commit``.
+  commit and a crash. Receivers run in one savepoint; if one raises, the savepoint is rolled
+  back (every receiver's writes with it) and the failure logged, and the job stays finished.
+  A receiver with effects outside the database (a network call) must defer them with
+  ``transaction.on_commit``.
 """
 import django.dispatch
 

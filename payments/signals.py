@@ -1,6 +1,13 @@
-"""What payments tells the rest of the system; sent with ``transaction.on_commit``.
+"""What payments tells the rest of the system. The bot subscribes (telegram_bot/receivers.py)
+and tells the customer; payments never imports it.
 
-The bot subscribes (telegram_bot/receivers.py) and tells the customer; payments never imports it.
+Each signal is sent INSIDE the transaction that changed the payment or refund (the transactional
+outbox, like ``jobs.signals.job_finished``): what a receiver writes to the database (the bot's
+message in its outbox) commits with the change or not at all, so no committed payment loses its
+message to a crash. Receivers run in one savepoint (``billing.signals.send_in_transaction``);
+if one raises, the savepoint is rolled back (every receiver's writes with it) and the failure
+logged, and the change stays. A receiver with effects outside the database (a network call)
+must defer them with ``transaction.on_commit``.
 """
 from django.dispatch import Signal
 

@@ -85,7 +85,3 @@ def yookassa_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "payment service unavailable, retry"}, status=503)
     return JsonResponse({"ok": True})
 
-
-def bench_ping(request: HttpRequest) -> HttpResponse:
-    """The benchmark's baseline: the cheapest view the same server can serve."""
-    return HttpResponse("ok", content_type="text/plain")

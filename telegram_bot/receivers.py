@@ -1,13 +1,17 @@
 """Turn what jobs and payments announce into messages for the customer (through the outbox).
 
-Connected in ``TelegramBotConfig.ready``. Signals arrive after the change committed, in
-whatever process made it (a worker, the web process, the bot); each receiver only writes
-outbox rows, which the delivery loop sends within Telegram's limits and retries until sent.
+Connected in ``TelegramBotConfig.ready``. A signal that announces a change (``job_finished``,
+the payments' signals, ``balance_adjusted``) arrives inside the transaction that made it, in
+whatever process made it (a worker, the web process, the bot), so the outbox rows a receiver
+writes commit with the change or not at all; ``job_progress`` arrives after its heartbeat
+committed. Each receiver only writes outbox rows, which the delivery loop sends within
+Telegram's limits and retries until sent.
 """
 from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.dispatch import receiver
 from django.utils import translation
 
@@ -99,6 +103,7 @@ def _video_attributes(info: dict) -> dict:
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")
 def on_payment_succeeded(sender, payment, balance=None, **kwargs):
+    # Inside the transaction that credited the wallet (see payments.signals), as all three below.
     customer = payment.customer
     balance = _balance_after(payment, balance)
     with translation.override(customer.language):
@@ -110,12 +115,18 @@ def on_payment_succeeded(sender, payment, balance=None, **kwargs):
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.resume_quote_after_topup")
 def on_payment_succeeded_resume_quote(sender, payment, balance=None, **kwargs):
     # A receiver of its own, connected after the one above: its message ("payment received")
-    # comes first, and a failure here (logged by payments) cannot cost the customer that one.
-    # The quote is shown again with a fresh button; nothing starts without a press of it.
+    # comes first. A receiver that raises rolls back what every receiver of the signal wrote,
+    # so a failure here stays here (its own savepoint, logged) and cannot cost the customer
+    # that message. On SQLite the outbox's process lock is not taken inside the payment's
+    # transaction, which already holds the database's. The quote is shown again with a fresh
+    # button; nothing starts without a press of it.
     customer = payment.customer
     balance = _balance_after(payment, balance)
-    with translation.override(customer.language):
-        quotes.resume_after_topup(customer.telegram_id, balance)
+    try:
+        with transaction.atomic(), translation.override(customer.language):
+            quotes.resume_after_topup(customer.telegram_id, balance)
+    except Exception:  # noqa: BLE001 - the payment and its message stand whatever happens here
+        logger.exception("payment %s: the quote that waited for this top-up was not shown again", payment.pk)
 
 
 def _balance_after(payment, balance: int | None) -> int:

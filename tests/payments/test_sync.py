@@ -138,7 +138,7 @@ def test_one_refund_that_raises_is_skipped_and_the_other_refunds_still_run(yooka
             raise RuntimeError("boom")
         return real_submit(refund=refund)
 
-    monkeypatch.setattr(services, "submit_refund", submit)
+    monkeypatch.setattr("payments.services.sync.submit_refund", submit)
     report = services.sync_pending_payments(older_than=timedelta(0))
     assert report.errors == 1
     assert [Refund.objects.get(pk=r.pk).status for r in refunds] == [

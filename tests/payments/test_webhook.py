@@ -9,6 +9,7 @@ from billing import selectors
 from billing.models import Transfer
 from payments import services
 from payments.models import Payment, PaymentStatus
+from payments.services import yookassa as yookassa_services
 from payments.signals import payment_canceled, payment_succeeded
 from tests.helpers import make_customer, run_concurrently
 
@@ -232,16 +233,16 @@ def test_canceled_payment_is_marked_canceled_and_announced(client, yookassa_stub
 
 
 @pytest.mark.django_db
-def test_payment_succeeded_signal_is_sent_once_after_commit(client, yookassa_stub, django_capture_on_commit_callbacks):
+def test_payment_succeeded_signal_is_sent_once_inside_the_transaction(client, yookassa_stub, django_capture_on_commit_callbacks):
     _customer, payment = topup()
     yookassa_stub.mark_succeeded(payment.provider_payment_id, notify=False)
     received = []
     payment_succeeded.connect(lambda sender, payment, **kw: received.append(payment.pk), weak=False, dispatch_uid="t2")
     try:
-        with django_capture_on_commit_callbacks(execute=True):
+        with django_capture_on_commit_callbacks(execute=False):
             for _ in range(3):
                 notify(client, yookassa_stub, "payment.succeeded", payment.provider_payment_id)
-            assert received == []  # nothing is announced before the transaction commits
+            assert received == [payment.pk]  # announced inside the transaction, before any commit callback
     finally:
         payment_succeeded.disconnect(dispatch_uid="t2")
     assert received == [payment.pk]
@@ -319,7 +320,7 @@ def test_a_first_notification_is_one_read_one_api_call_and_the_credit_a_repeat_o
     assert "500" in message.params["text"]  # the balance right after the credit, 500 roubles
 
     # Another process has not seen it: one read of the payment answers, no API call.
-    monkeypatch.setattr(services, "_final_yookassa_payments", services._FinalPayments())
+    monkeypatch.setattr(yookassa_services, "_final_yookassa_payments", yookassa_services._FinalPayments())
     with CaptureQueriesContext(connection) as repeat:
         assert notify(client, yookassa_stub, "payment.succeeded", payment.provider_payment_id).status_code == 200
     assert len(repeat.captured_queries) == 1
@@ -337,3 +338,12 @@ def test_json_nested_too_deep_is_malformed_not_a_server_error(client, yookassa_s
     body = b'{"type": "notification", "event": "payment.succeeded", "object": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = client.post(WEBHOOK, body, content_type="application/json", REMOTE_ADDR=YOOKASSA_IP)
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_benchmarks_baseline_view_is_served_by_their_url_conf_only(client, settings):
+    assert client.get("/bench/ping").status_code == 404  # not by the product
+    settings.ROOT_URLCONF = "bench.urls"  # what bench.settings sets for bench/webhook.py's server
+    assert client.get("/bench/ping").content == b"ok"
+    # ...beside every URL of the product's.
+    assert client.post(WEBHOOK, b"{}", content_type="application/json", REMOTE_ADDR="10.0.0.1").status_code == 403
