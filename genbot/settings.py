@@ -29,8 +29,6 @@ if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 ADMIN_PATH = env("ADMIN_PATH", default="admin/")
-# Telegram ids of the bot's administrators (the old system's ADMIN_IDS).
-ADMIN_IDS = [int(x) for x in env.list("ADMIN_IDS", default=[])]
 
 INSTALLED_APPS = [
     "genbot.admin_config.GenbotAdminConfig",
