@@ -168,6 +168,9 @@ SUPPORT_MONEY_LIMIT_KOPECKS = env.int("SUPPORT_MONEY_LIMIT_KOPECKS", default=5_0
 # Support staff move at most this in any 24 hours (adjustments and refunds together); beyond
 # it, or beyond the per-action limit, the request waits for a superuser (billing.policy).
 SUPPORT_DAILY_LIMIT_KOPECKS = env.int("SUPPORT_DAILY_LIMIT_KOPECKS", default=20_000_00)
+# On PostgreSQL, ledger writes try billing.fastpath (one statement each) before the locked path
+# in billing.services; off, every write takes the locked path (the reference behaviour).
+BILLING_FAST_PATH = env.bool("BILLING_FAST_PATH", default=True)
 
 # --- telegram ---------------------------------------------------------------------------------
 BOT_TOKEN = env("BOT_TOKEN", default="")
