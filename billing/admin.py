@@ -6,6 +6,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from genbot.errors import GenbotError
+
 from . import selectors, staff
 from .exceptions import BillingError
 from .forms import AdjustBalanceForm
@@ -199,8 +201,8 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("requested_by", "decided_by")
     actions = ["approve_selected", "reject_selected"]
     money_displays = {"amount": "money"}
-    # The exceptions whose message is shown as the refusal of one request.
-    refusals: tuple[type[Exception], ...] = (BillingError,)
+    # The exceptions whose message is shown as the refusal of one request (any app's).
+    refusals: tuple[type[Exception], ...] = (GenbotError,)
 
     def has_decide_permission(self, request):
         return request.user.is_superuser

@@ -5,18 +5,11 @@ customer's or staff member's language; services raise them and change nothing.
 """
 from django.utils.translation import gettext_lazy as _
 
+from genbot.errors import GenbotError
 
-class BillingError(Exception):
+
+class BillingError(GenbotError):
     """Base for every refusal by billing. ``str(exc)`` is fit to show a person."""
-
-    default_message = _("The operation was refused.")
-
-    def __init__(self, message=None):
-        self.message = message if message is not None else self.default_message
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 class InvalidAmount(BillingError, ValueError):
@@ -57,6 +50,8 @@ class ChargeExceedsReservation(ReservationError):
 
 
 class CustomerBlocked(BillingError):
+    """Staff blocked the customer: no top-up, no spending. Payments and jobs raise this one too."""
+
     default_message = _("This account is blocked.")
 
 

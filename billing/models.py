@@ -157,6 +157,20 @@ class Transfer(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {format_amount(self.amount)} {self.debit_account_id}->{self.credit_account_id}"
 
+    @classmethod
+    def settlement_of(cls, reservation: "Transfer", *, kind: str, amount: int) -> "Transfer":
+        """The (unsaved) POST of ``amount`` or VOID of a reservation: the one settlement row builder.
+
+        Its key is ``<kind>:<reservation id>``; ``pending`` admits one settlement per reservation.
+        """
+        return cls(
+            idempotency_key=f"{kind}:{reservation.pk}", kind=kind,
+            debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
+            amount=amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
+            source="charge" if kind == TransferKind.POST else "release", description=reservation.description,
+            staff_user_id=None,
+        )
+
 
 class StaffRequestStatus(models.TextChoices):
     DONE = "done", "Done"

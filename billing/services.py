@@ -5,11 +5,10 @@ Rules each function keeps:
 - Every write takes an idempotency key (unique in the database): the same key with the same
   arguments returns the first transfer and moves nothing; with other arguments it raises
   ``IdempotencyConflict``.
-- On the locked path the wallet row is locked (``select_for_update``; on SQLite the IMMEDIATE
-  transaction is the lock) before the key is looked up, so concurrent callers for one wallet
-  queue up and each sees what the one before committed; the fast path (``billing.fastpath``)
-  takes the wallet's row lock inside its one statement and leaves a repeated key to the unique
-  index. Wallet first, then the system account: one lock order, no deadlocks.
+- The wallet row is locked (``select_for_update``; on SQLite the IMMEDIATE transaction is the
+  lock) before the key is looked up, so concurrent callers for one wallet queue up and each sees
+  what the one before committed. Wallet first, then the key, then the system account: one lock
+  order (``billing.fastpath``'s statements keep it too), no deadlocks.
 - Cached ``balance``/``held`` change in the same transaction as the ledger rows, through
   ``F()`` expressions; the database CHECK refuses a wallet whose held exceeds its balance.
 
@@ -379,12 +378,9 @@ def charge_reserved_balance(*, reservation: Transfer, amount: int | None = None)
 
 
 def _settlement_row(reservation: Transfer, kind: str, amount: int) -> Transfer:
-    return Transfer.objects.create(
-        idempotency_key=f"{kind}:{reservation.pk}", kind=kind,
-        debit_account_id=reservation.debit_account_id, credit_account_id=reservation.credit_account_id,
-        amount=amount, pending_id=reservation.pk, customer_id=reservation.customer_id,
-        source="charge" if kind == TransferKind.POST else "release", description=reservation.description,
-    )
+    settlement = Transfer.settlement_of(reservation, kind=kind, amount=amount)
+    settlement.save(force_insert=True)
+    return settlement
 
 
 def refund_balance(*, reservation: Transfer) -> Transfer:

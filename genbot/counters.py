@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 import redis
-from django.conf import settings
+
+from .redis_client import REDIS_ERRORS, get_client
 
 log = logging.getLogger(__name__)
 HASH = "genbot:counters"
@@ -19,19 +20,19 @@ _client: redis.Redis | None = None
 def _redis() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.3, socket_timeout=0.3)
+        _client = get_client(role="fast")
     return _client
 
 
 def count(name: str, amount: int = 1) -> None:
     try:
         _redis().hincrby(HASH, name, amount)
-    except (redis.RedisError, AttributeError) as exc:  # AttributeError: see telegram_bot.ratelimit
+    except REDIS_ERRORS as exc:
         log.debug("counter %s not counted: %r", name, exc)
 
 
 def read_all() -> dict[str, int]:
     try:
         return {k.decode(): int(v) for k, v in _redis().hgetall(HASH).items()}
-    except (redis.RedisError, AttributeError):
+    except REDIS_ERRORS:
         return {}

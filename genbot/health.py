@@ -35,12 +35,14 @@ def check_redis_and_queues() -> dict[str, int]:
     import redis
     from rq import Queue
 
+    from .redis_client import get_client
+
     lengths = {}
     clients: dict[str, redis.Redis] = {}
     for name, conf in settings.RQ_QUEUES.items():
         url = conf["URL"]
         if url not in clients:
-            clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+            clients[url] = get_client(url, role="probe")
         lengths[name] = Queue(name, connection=clients[url]).count
     for client in clients.values():
         client.close()

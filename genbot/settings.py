@@ -29,8 +29,6 @@ if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 ADMIN_PATH = env("ADMIN_PATH", default="admin/")
-# Telegram ids of the bot's administrators (the old system's ADMIN_IDS).
-ADMIN_IDS = [int(x) for x in env.list("ADMIN_IDS", default=[])]
 
 INSTALLED_APPS = [
     "genbot.admin_config.GenbotAdminConfig",
@@ -170,6 +168,9 @@ SUPPORT_MONEY_LIMIT_KOPECKS = env.int("SUPPORT_MONEY_LIMIT_KOPECKS", default=5_0
 # Support staff move at most this in any 24 hours (adjustments and refunds together); beyond
 # it, or beyond the per-action limit, the request waits for a superuser (billing.policy).
 SUPPORT_DAILY_LIMIT_KOPECKS = env.int("SUPPORT_DAILY_LIMIT_KOPECKS", default=20_000_00)
+# On PostgreSQL, ledger writes try billing.fastpath (one statement each) before the locked path
+# in billing.services; off, every write takes the locked path (the reference behaviour).
+BILLING_FAST_PATH = env.bool("BILLING_FAST_PATH", default=True)
 
 # --- telegram ---------------------------------------------------------------------------------
 BOT_TOKEN = env("BOT_TOKEN", default="")

@@ -14,11 +14,10 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import BillingError
 from billing.forms import MoneyField
 from billing.money import format_amount
+from genbot.errors import GenbotError
 
-from .exceptions import JobError
 from .models import Job, Price
 from .services import cancel_job, retry_job
 
@@ -133,7 +132,7 @@ class JobAdmin(admin.ModelAdmin):
         for job in queryset:
             try:
                 outcome = service(job=job)
-            except (JobError, BillingError) as exc:
+            except GenbotError as exc:
                 self.message_user(request, f"#{job.pk}: {exc}", messages.WARNING)
                 continue
             done += 1

@@ -4,22 +4,13 @@ Messages are lazy translations fit to show the customer; services raise them and
 """
 from django.utils.translation import gettext_lazy as _
 
+from genbot.errors import GenbotError
 
-class JobError(Exception):
+
+class JobError(GenbotError):
     """Base for every refusal by jobs. ``str(exc)`` is fit to show a person."""
 
     default_message = _("The request was refused.")
-
-    def __init__(self, message=None, **params):
-        # The message stays lazy and its parameters apart, so it renders in the language active
-        # where it is shown, not where it was raised.
-        self.message = message if message is not None else self.default_message
-        self.params = params
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        text = str(self.message)
-        return text % self.params if self.params else text
 
 
 class InvalidJobInput(JobError, ValueError):

@@ -19,6 +19,8 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from genbot.redis_client import REDIS_ERRORS, get_client
+
 from .models import JobKind
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,7 @@ def redis_connection(queue_name: str = "default") -> redis.Redis:
     url = _queue_url(queue_name)
     conn = _connections.get(url)
     if conn is None:
-        timeout = settings.JOB_REDIS_TIMEOUT
-        conn = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 5.0))
+        conn = get_client(url, role="queue")
         _connections[url] = conn
     return conn
 
@@ -67,7 +68,7 @@ def redis_available(queue_name: str = "default") -> bool:
         conn = redis_connection(queue_name)
         # A ping answers within the connect time-out when Redis is down.
         ok = bool(conn.ping())
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         logger.warning("Redis at %s does not answer (%s): jobs run in the in-process pool", url, exc)
         ok = False
     _health[url] = (now, ok)
@@ -147,7 +148,7 @@ def enqueue_job(job_id: int, kind: str) -> str:
                 result_ttl=3600, failure_ttl=7 * 86400, description=f"generation job {job_id}",
             )
             return "rq"
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("enqueue of job %s failed (%s): using the in-process pool", job_id, exc)
             mark_redis_down(queue_name)
     submit_to_fallback(job_id)
@@ -169,6 +170,6 @@ def has_live_message(job_id: int, kind: str) -> bool:
         status = rq_job.get_status(refresh=False)
     except NoSuchJobError:
         return False
-    except redis.RedisError:
+    except REDIS_ERRORS:
         return False
     return status in (RQStatus.QUEUED, RQStatus.STARTED, RQStatus.SCHEDULED, RQStatus.DEFERRED)

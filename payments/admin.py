@@ -8,11 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import selectors as billing_selectors
 from billing.admin import MoneyFieldsMixin, StaffRequestAdmin, report_pending
-from billing.exceptions import BillingError
 from billing.money import format_amount
+from genbot.errors import GenbotError
 
 from . import selectors, staff
-from .exceptions import PaymentError
 from .forms import RefundForm
 from .models import REFUNDABLE_STATUSES, Payment, Refund, RefundRequest, RefundStatus
 
@@ -115,7 +114,7 @@ class PaymentAdmin(MoneyFieldsMixin, ReadOnlyMoneyMixin, admin.ModelAdmin):
                     reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
                     idempotency_key=form.cleaned_data["idempotency_key"],
                 )
-            except (PaymentError, BillingError) as exc:
+            except GenbotError as exc:
                 form.add_error(None, str(exc))
             else:
                 self.log_change(request, payment, f"refund request #{refund_request.pk} ({refund_request.status}): {refund_request.amount} kopecks")
@@ -181,7 +180,5 @@ class RefundRequestAdmin(StaffRequestAdmin):
     list_display = ("id", "created_at", "payment", "money", "status", "requested_by", "decided_by", "reason", "note")
     list_select_related = ("payment", "requested_by", "decided_by")
     search_fields = ("payment__provider_payment_id", "payment__customer__telegram_id", "reason", "note")
-    refusals = (BillingError, PaymentError)
-
     def approve(self, *, acting_user, obj):
         return staff.approve_staff_refund(acting_user=acting_user, request=obj)

@@ -5,18 +5,14 @@ and change nothing.
 """
 from django.utils.translation import gettext_lazy as _
 
+from billing.exceptions import CustomerBlocked  # noqa: F401 - blocking is billing's; a top-up refuses with it
+from genbot.errors import GenbotError
 
-class PaymentError(Exception):
+
+class PaymentError(GenbotError):
     """Base for every refusal by payments. ``str(exc)`` is fit to show a person."""
 
     default_message = _("The payment operation was refused.")
-
-    def __init__(self, message=None):
-        self.message = message if message is not None else self.default_message
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 # --- top-ups --------------------------------------------------------------------------------
@@ -32,10 +28,6 @@ class TopupAmountOutOfRange(TopupRefused):
 
 class UnknownProvider(TopupRefused):
     default_message = _("This payment method is not available.")
-
-
-class CustomerBlocked(TopupRefused):
-    default_message = _("This account is blocked.")
 
 
 class ReceiptContactRequired(TopupRefused):

@@ -94,15 +94,15 @@ class SharedTokenBucket:
     RETRY_REDIS_AFTER = 10.0
 
     def __init__(self, *, name: str, rate: float, capacity: float, redis_url: str):
-        import redis
+        from genbot.redis_client import REDIS_ERRORS, get_client
 
         self.name = name
         self.interval = 1.0 / rate
         self.capacity = capacity
         self.local = TokenBucket(rate=rate, capacity=capacity)
-        self._redis = redis.Redis.from_url(redis_url, socket_connect_timeout=0.3, socket_timeout=0.5)
+        self._redis = get_client(redis_url, role="fast")
         self._script = self._redis.register_script(_GCRA_RESERVE)
-        self._errors = (redis.RedisError,)
+        self._errors = REDIS_ERRORS
         self._down_until = 0.0
 
     def _call(self, key, block: float) -> float | None:

@@ -15,12 +15,13 @@ from django.conf import settings
 from django.utils import translation
 
 from billing import selectors as billing_selectors
-from billing.exceptions import BillingError, InsufficientFunds
+from billing.exceptions import InsufficientFunds
 from billing.money import parse_amount
 from billing.services import get_or_create_customer
 from jobs import selectors as job_selectors
 from jobs import services as job_services
-from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable, PriceChanged
+from genbot.errors import GenbotError
+from jobs.exceptions import EmptyPrompt, JobNotCancellable, PriceChanged
 from jobs.models import Job, JobKind
 from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
@@ -145,7 +146,7 @@ class Handlers:
     def _topup_amount(self, chat_id: int, text: str):
         try:
             amount = payment_services.check_topup_amount(parse_amount(text))
-        except (BillingError, PaymentError) as exc:
+        except GenbotError as exc:
             return reply(chat_id, str(exc))
         clear_state(chat_id)
         self._topup_methods(chat_id, amount)
@@ -222,7 +223,7 @@ class Handlers:
         except InsufficientFunds:
             # The balance fell since the quote: the same order quoted again, with the top-up that covers it.
             return quotes.show(chat_id, quotes.requote(draft), billing_selectors.get_balance(customer))
-        except (JobError, BillingError) as exc:
+        except GenbotError as exc:
             return reply(chat_id, str(exc))
         except FileTooLarge as exc:
             return reply(chat_id, texts.file_too_large(exc.limit))
@@ -344,7 +345,7 @@ class Handlers:
                     currency=invoice.currency, amount=price["amount"], label=price["label"],
                 )
                 return None
-        except (PaymentError, BillingError) as exc:
+        except GenbotError as exc:
             return reply(chat_id, str(exc))
         reply(chat_id, texts.expired(), keyboards.main_menu())
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from genbot.redis_client import REDIS_ERRORS, get_client
+
 logger = logging.getLogger(__name__)
 
 RETRY_REDIS_AFTER = 10.0  # seconds
@@ -71,17 +73,15 @@ class SlidingWindowLimiter:
 
     def _client(self) -> redis.Redis:
         if self._redis is None:
-            self._redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=0.3, socket_timeout=0.5)
+            self._redis = get_client(self.redis_url, role="fast")
         return self._redis
 
     def _use_redis(self, call, fallback):
         if time.monotonic() >= self._redis_down_until:
             try:
                 return call()
-            except (redis.RedisError, AttributeError) as exc:
-                # AttributeError: redis-py's handshake on a connection that timed out under it
-                # ("'NoneType' object has no attribute 'readline'"). A broken limiter must never
-                # drop the customer's update: the local window takes over.
+            except REDIS_ERRORS as exc:
+                # A broken limiter must never drop the customer's update: the local window takes over.
                 logger.warning("Redis rate limit unavailable (%r): using the local limiter", exc)
                 self._redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
         return fallback()
@@ -136,7 +136,7 @@ class SlidingWindowLimiter:
             self._local_once.pop(f"{key}:warned", None)
         try:
             self._client().delete(f"genbot:rl:{key}", f"genbot:rl:{key}:warned")
-        except redis.RedisError:
+        except REDIS_ERRORS:
             pass
 
 

@@ -22,6 +22,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from genbot.errors import GenbotError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -30,7 +32,7 @@ T = TypeVar("T")
 # --- errors -----------------------------------------------------------------------------------
 
 
-class ProviderError(Exception):
+class ProviderError(GenbotError):
     code = "provider_error"
     retryable = False
     user_message = _("The generation failed. The money was returned to your balance.")

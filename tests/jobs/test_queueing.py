@@ -101,3 +101,19 @@ def test_pending_jobs_are_picked_up_again_after_a_restart(redis_down, no_enqueue
     assert services.resume_pending_jobs() == 1
     wait_until(lambda: Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED, message="resumed job")
     assert get_balance(customer) == 10_000 - 1500 and find_drift() == []
+
+
+def test_a_redis_client_failing_mid_handshake_counts_as_redis_down(monkeypatch):
+    """redis-py's AttributeError from a half-open connection is survived like any RedisError."""
+
+    class HalfOpen:
+        def ping(self):
+            raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+    queueing.forget_redis_health()
+    monkeypatch.setattr(queueing, "redis_connection", lambda queue_name="default": HalfOpen())
+    try:
+        assert queueing.redis_available("images") is False
+        assert queueing.has_live_message(10**9, "image") is False
+    finally:
+        queueing.forget_redis_health()

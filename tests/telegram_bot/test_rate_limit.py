@@ -99,3 +99,19 @@ def test_concurrent_hits_from_several_processes_never_pass_more_than_the_limit(s
     results = run_concurrently(lambda i: limiters[i].hit(key).allowed, 20)
     assert sorted(results) == [("ok", False)] * 15 + [("ok", True)] * 5
     limiters[0].reset(key)
+
+
+def test_the_shared_flood_bucket_survives_a_redis_client_failing_mid_handshake(settings, monkeypatch):
+    """The same redis-py AttributeError must not abort a broadcast mid-way: the local bucket
+    takes over, as the rate limiter's local window does."""
+    from telegram_bot.flood import SharedTokenBucket
+
+    bucket = SharedTokenBucket(name=f"test-{uuid.uuid4().hex}", rate=1, capacity=1, redis_url=settings.REDIS_URL)
+
+    def broken_call(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+    monkeypatch.setattr(bucket, "_script", broken_call)
+    waits = [bucket.reserve("chat") for _ in range(2)]
+    assert waits[0] == 0 and waits[1] > 0  # the local bucket: one token, then a wait
+    assert bucket._down_until > time.monotonic()
