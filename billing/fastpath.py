@@ -7,11 +7,12 @@ Correctness never rests on this module: the database's unique keys (``idempotenc
 settlement per ``pending``) and its CHECKs refuse anything it could get wrong.
 
 PostgreSQL only (``enabled()``; ``BILLING_FAST_PATH`` turns it off): each operation is ONE
-statement (data-modifying CTEs), Payments and jobs run it inside their own
-transaction (the status, the money and what it announces commit together); a caller without a
-transaction gets autocommit: one round trip per ledger transaction. On SQLite, where the IMMEDIATE transaction serialises writers
-anyway, every write takes the locked path: the SQLite run of the suite tests the locked path, the
-PostgreSQL run this one, and ``tests/billing/test_fastpath.py`` finds both write the same ledger.
+statement (data-modifying CTEs). Payments and jobs run it inside their own transaction (the
+status, the money and what it announces commit together); a caller without a transaction gets
+autocommit: one round trip per ledger transaction. On SQLite, where the IMMEDIATE transaction
+serialises writers anyway, every write takes the locked path: the SQLite run of the suite tests
+the locked path, the PostgreSQL run this one, and ``tests/billing/test_fastpath.py`` finds both
+write the same ledger.
 
 Lock order, the locked path's: the wallet row first (each statement locks it before it writes a
 key), then the key, then the shared system account last. A statement that wrote the key before
