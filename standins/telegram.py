@@ -49,9 +49,10 @@ class ApiError(Exception):
 class SandboxState:
     """Everything the server knows; every method is thread-safe."""
 
-    def __init__(self, *, flood_limits: bool = True):
+    def __init__(self, *, flood_limits: bool = True, clock=time.monotonic):
         self.cond = threading.Condition()
         self.flood_limits = flood_limits
+        self.clock = clock  # what the flood limits measure time with
         self.chat_burst = SlidingWindow(limit=CHAT_BURST[0], seconds=CHAT_BURST[1])
         self.chat_pace = SlidingWindow(limit=CHAT_PACE[0], seconds=CHAT_PACE[1])
         self.all_chats = SlidingWindow(limit=ALL_CHATS[0], seconds=ALL_CHATS[1])
@@ -215,7 +216,7 @@ class SandboxState:
                 return
             else:
                 checks = ((self.chat_burst, chat_id), (self.chat_pace, chat_id), (self.all_chats, None))
-                wait = admit(checks, now=time.monotonic())
+                wait = admit(checks, now=self.clock())
                 if not wait:
                     return
                 retry_after = max(1, math.ceil(wait))
