@@ -139,7 +139,7 @@ def main() -> int:
     conf = runpy.run_path(str(GUNICORN_CONF))
     server_config = f"{conf['worker_class']} workers, {conf['workers']} processes x {conf['threads']} threads"
 
-    from payments.yookassa_stub import YooKassaStub
+    from standins.yookassa import YooKassaStub
 
     stub = YooKassaStub(shop_id=SHOP_ID, secret_key=SECRET).start()
     db_url = f"{args.pg}/{BENCH_DB}"

@@ -46,6 +46,11 @@ INSTALLED_APPS = [
     # Last: its admin module extends the other apps' admin (support's customer page).
     "genbot",
 ]
+# The local stand-ins of outside services (Bot API sandbox, YooKassa, Gemini, Kling, S3) and their
+# commands (run_sandbox, yookassa_stub); no product module imports them. Off in production.
+STANDINS = env.bool("STANDINS", default=True)
+if STANDINS:
+    INSTALLED_APPS.append("standins")
 
 MIDDLEWARE = [
     "genbot.logcontext.RequestIdMiddleware",
@@ -200,6 +205,7 @@ BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
 # --- payments ---------------------------------------------------------------------------------
 # Without a shop id the product runs offline against the local YooKassa stub
 # (`manage.py yookassa_stub --port 8082`) with a demo shop; with one, against the real API.
+# The demo shop's credentials are written here only: the stub serves the configured shop.
 YOOKASSA_USES_STUB = not env("YOOKASSA_SHOP_ID", default="")
 YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="") or "100500"
 YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="test_genbot_demo_secret" if YOOKASSA_USES_STUB else "")

@@ -1,8 +1,8 @@
-"""Token buckets: the one flood-limit arithmetic, shared by the sender and the sandbox.
+"""Token buckets: the sender's flood-limit arithmetic.
 
 Telegram allows about one message a second per chat (short bursts pass) and 30 a second in
-all. The sender *reserves* a slot and sleeps until it (so concurrent senders queue up fairly);
-the sandbox *checks* and answers 429 when a bucket is empty.
+all. The sender *reserves* a slot and sleeps until it (so concurrent senders queue up fairly).
+The local sandbox checks it with limits of its own (``standins.limits``), as Telegram would.
 """
 from __future__ import annotations
 

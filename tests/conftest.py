@@ -27,7 +27,7 @@ def english(settings):
 @pytest.fixture
 def sandbox(settings):
     """The local Bot API sandbox on a free port, with the bot's settings pointed at it."""
-    from telegram_bot.sandbox.server import SandboxServer
+    from standins.telegram import SandboxServer
 
     server = SandboxServer(port=0).start()
     settings.TELEGRAM_API_URL = server.url

@@ -13,7 +13,7 @@ from rq.job import Job as RQJob
 from django.conf import settings as django_settings
 
 from jobs import heartbeat, queueing
-from jobs.provider_stubs import GeminiStub, KlingStub
+from standins.providers import GeminiStub, KlingStub
 from tests.helpers import free_port, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]

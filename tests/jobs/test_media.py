@@ -5,7 +5,7 @@ import pytest
 
 from jobs import media, services
 from jobs.models import Job
-from jobs.provider_stubs import STUB_VIDEO
+from standins.providers import STUB_VIDEO
 from jobs.providers.base import GenerationRequest, ProgressReporter
 from jobs.providers.fake import FakeProvider
 from jobs.tasks import run_job

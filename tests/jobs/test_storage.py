@@ -13,9 +13,9 @@ from billing.selectors import get_balance
 from jobs import services
 from jobs.models import JobStatus
 from jobs.tasks import run_job
+from standins.s3 import S3Stub
 
 from .conftest import ROOT
-from .s3_stub import S3Stub
 
 pytestmark = pytest.mark.django_db
 

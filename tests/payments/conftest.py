@@ -1,6 +1,6 @@
 import pytest
 
-from payments.yookassa_stub import YooKassaStub
+from standins.yookassa import YooKassaStub
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import redis
 from PIL import Image
 
-from telegram_bot.sandbox.server import SandboxServer
+from standins.telegram import SandboxServer
 
 # Chat ids unique to this run, so Redis rate-limit windows of earlier runs never interfere.
 _chat_ids = itertools.count(int(time.time() * 1000) % 10**9 * 10 + os.getpid() % 10 * 10**10)

@@ -13,7 +13,7 @@ from billing.models import Customer
 from genbot import counters
 from jobs.models import Job, JobStatus
 from payments.models import Payment, PaymentStatus
-from payments.yookassa_stub import YooKassaStub
+from standins.yookassa import YooKassaStub
 from tests.helpers import make_customer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]

@@ -7,7 +7,7 @@ import pytest
 import telebot
 from telebot import apihelper, types
 
-from jobs.provider_stubs import StreamedBody, StubServer
+from standins.providers import StreamedBody, StubServer
 from telegram_bot.bot import configure_api
 from telegram_bot.files import TELEGRAM_DOWNLOAD_LIMIT, FileDownloadError, FileTooLarge, download_telegram_file
 

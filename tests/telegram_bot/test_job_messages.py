@@ -10,7 +10,7 @@ from billing.money import format_amount
 from billing.selectors import get_balance
 from jobs import services
 from jobs.models import Job, JobStatus
-from jobs.provider_stubs import KlingStub
+from standins.providers import KlingStub
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from telegram_bot import outbox

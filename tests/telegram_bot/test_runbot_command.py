@@ -52,7 +52,7 @@ def test_runbot_answers_through_the_configured_bot_api_and_exits_cleanly_on_sigt
 
 
 def test_runbot_stops_promptly_on_sigterm_even_when_the_bot_api_is_gone(settings):
-    from telegram_bot.sandbox.server import SandboxServer
+    from standins.telegram import SandboxServer
 
     sandbox = SandboxServer(port=0).start()
     process = start_runbot(sandbox.url)

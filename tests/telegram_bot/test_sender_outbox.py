@@ -11,7 +11,7 @@ from billing.models import Customer
 from telegram_bot import outbox
 from telegram_bot.flood import TokenBucket
 from telegram_bot.models import OutboxMessage, OutboxStatus
-from telegram_bot.sandbox.server import SandboxServer
+from standins.telegram import SandboxServer
 from telegram_bot.sender import BotApi, Sender, TelegramError, broadcast
 from tests.helpers import make_customer
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from payments.yookassa_stub import YooKassaStub
+from standins.yookassa import YooKassaStub
 
 
 class Command(BaseCommand):
@@ -16,10 +16,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, webhook_url, **options):
-        stub = YooKassaStub(
-            host=host, port=port, shop_id=settings.YOOKASSA_SHOP_ID, secret_key=settings.YOOKASSA_SECRET_KEY,
-            webhook_url=webhook_url,
-        )
+        stub = YooKassaStub(host=host, port=port, webhook_url=webhook_url)  # the configured shop
         self.stdout.write(f"YooKassa stub on http://{host}:{port}/v3, notifications to {webhook_url}")
         try:
             stub.serve_forever()

@@ -3,8 +3,9 @@
 The real bot (telebot, the sender) talks to it exactly as to api.telegram.org, through
 ``TELEGRAM_API_URL``. It keeps every chat in memory, hands the person's messages, button presses
 and payments to the bot as updates (long-polling ``getUpdates`` or pushed to a webhook), and
-enforces Telegram's flood limits with real 429 answers. Start it on port 0 in a thread
-(``SandboxServer(port=0).start()``) or with ``manage.py run_sandbox --port 8081``.
+enforces Telegram's flood limits with real 429 answers (its own sliding windows, not the
+sender's token buckets, so the sender's pacing is checked from outside). Start it on port 0 in
+a thread (``SandboxServer(port=0).start()``) or with ``manage.py run_sandbox --port 8081``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import email.policy
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -22,14 +24,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from telegram_bot.flood import TokenBucket
+from standins.limits import SlidingWindow, admit
 
 logger = logging.getLogger(__name__)
 
 BOT_USER = {"id": 7000000001, "is_bot": True, "first_name": "genbot (sandbox)", "username": "genbot_sandbox_bot"}
-# Telegram's limits: about one message a second per chat (a short burst passes), 30 a second overall.
-CHAT_RATE, CHAT_BURST = 1.0, 3
-GLOBAL_RATE, GLOBAL_BURST = 30.0, 30
+# Telegram's limits, as (calls, in any so many seconds): about one message a second per chat, a
+# short burst passing, and 30 a second or so overall. A sender pacing exactly one a second after
+# a burst of two puts 12 sends into a closed 10 seconds, and one pacing exactly 30 a second puts
+# 31 into a closed second, its threads' scheduling a few more: the limits leave it that room.
+CHAT_BURST = (3, 1.0)
+CHAT_PACE = (15, 10.0)
+ALL_CHATS = (35, 1.0)
 COUNTED_METHODS = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendVideo", "sendDocument", "sendInvoice"}
 MEDIA_METHODS = {"sendPhoto": "photo", "sendVideo": "video", "sendDocument": "document"}
 
@@ -43,11 +49,13 @@ class ApiError(Exception):
 class SandboxState:
     """Everything the server knows; every method is thread-safe."""
 
-    def __init__(self, *, flood_limits: bool = True):
+    def __init__(self, *, flood_limits: bool = True, clock=time.monotonic):
         self.cond = threading.Condition()
         self.flood_limits = flood_limits
-        self.chat_bucket = TokenBucket(rate=CHAT_RATE, capacity=CHAT_BURST)
-        self.global_bucket = TokenBucket(rate=GLOBAL_RATE, capacity=GLOBAL_BURST)
+        self.clock = clock  # what the flood limits measure time with
+        self.chat_burst = SlidingWindow(limit=CHAT_BURST[0], seconds=CHAT_BURST[1])
+        self.chat_pace = SlidingWindow(limit=CHAT_PACE[0], seconds=CHAT_PACE[1])
+        self.all_chats = SlidingWindow(limit=ALL_CHATS[0], seconds=ALL_CHATS[1])
         self.updates: list[dict] = []
         self._update_ids = itertools.count(1)
         self.chats: dict[int, list[dict]] = {}
@@ -204,16 +212,16 @@ class SandboxState:
         with self.cond:
             if self.forced_429:
                 retry_after = self.forced_429.pop(0)
-                self.stats["too_many_requests"] += 1
-                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
-        if not self.flood_limits:
-            return
-        wait = self.chat_bucket.try_take(chat_id) or self.global_bucket.try_take()
-        if wait:
-            retry_after = max(1, int(wait + 0.999))
-            with self.cond:
-                self.stats["too_many_requests"] += 1
-            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+            elif not self.flood_limits:
+                return
+            else:
+                checks = ((self.chat_burst, chat_id), (self.chat_pace, chat_id), (self.all_chats, None))
+                wait = admit(checks, now=self.clock())
+                if not wait:
+                    return
+                retry_after = max(1, math.ceil(wait))
+            self.stats["too_many_requests"] += 1
+        raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
 
     def api_getMe(self, params, files):
         return {**BOT_USER, "can_join_groups": False, "supports_inline_queries": False}
@@ -579,7 +587,7 @@ class _Handler(BaseHTTPRequestHandler):
 def render_chat_page() -> str:
     from django.template.loader import render_to_string
 
-    return render_to_string("sandbox/chat.html", {"bot": BOT_USER})
+    return render_to_string("standins/telegram_chat.html", {"bot": BOT_USER})
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import requests
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,14 @@ class StubError(Exception):
 
 class YooKassaStub:
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, shop_id: str = "100500",
-        secret_key: str = "test_genbot_demo_secret", webhook_url: str = "", refund_status: str = "succeeded",
+        self, *, host: str = "127.0.0.1", port: int = 0, shop_id: str | None = None,
+        secret_key: str | None = None, webhook_url: str = "", refund_status: str = "succeeded",
     ):
         self.host, self.port = host, port
-        self.shop_id, self.secret_key = shop_id, secret_key
+        # The shop the product is configured with (settings' demo shop in offline runs), so the
+        # demo credentials are written once, in settings.
+        self.shop_id = settings.YOOKASSA_SHOP_ID if shop_id is None else shop_id
+        self.secret_key = settings.YOOKASSA_SECRET_KEY if secret_key is None else secret_key
         self.webhook_url = webhook_url
         # What a new refund's status is: "succeeded" (cards, at once), "pending" or "canceled".
         self.refund_status = refund_status

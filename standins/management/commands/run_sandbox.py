@@ -1,7 +1,7 @@
 """``manage.py run_sandbox --port 8081``: the local Bot API server and its chat page."""
 from django.core.management.base import BaseCommand
 
-from telegram_bot.sandbox.server import SandboxServer
+from standins.telegram import SandboxServer
 
 
 class Command(BaseCommand):

@@ -1,1 +1,0 @@
-"""The local Bot API sandbox: ``SandboxServer`` (see ``server.py``)."""
