@@ -29,6 +29,7 @@ from telegram_bot import callbacks, keyboards, outbox, quotes, texts
 from telegram_bot import selectors as bot_selectors
 from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
 from telegram_bot.middleware import allow_request, forget_customer
+from telegram_bot.models import DialogueState
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
 
 logger = logging.getLogger(__name__)
@@ -107,18 +108,18 @@ class Handlers:
         prompt = _command_argument(message.text)
         if prompt:
             return self._offer(message.chat.id, data["customer"], kind=JobKind.IMAGE, prompt=prompt)
-        set_state(message.chat.id, "picture_prompt")
+        set_state(message.chat.id, DialogueState.PICTURE_PROMPT)
         reply(message.chat.id, texts.ask_picture_prompt())
 
     def edit(self, message, data):
-        set_state(message.chat.id, "edit_photo")
+        set_state(message.chat.id, DialogueState.EDIT_PHOTO)
         reply(message.chat.id, texts.ask_edit_photo())
 
     def video(self, message, data):
         self._video(message.chat.id)
 
     def _video(self, chat_id):
-        set_state(chat_id, "video_options", {})
+        set_state(chat_id, DialogueState.VIDEO_OPTIONS, {})
         reply(chat_id, texts.ask_video_duration(), keyboards.video_durations(quotes.video_duration_prices()))
 
     def unknown_command(self, message, data):
@@ -132,13 +133,13 @@ class Handlers:
             return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
         conversation = get_state(chat_id)
         state = conversation.state
-        if state == "picture_prompt":
+        if state == DialogueState.PICTURE_PROMPT:
             return self._offer(chat_id, data["customer"], kind=JobKind.IMAGE, prompt=text)
-        if state == "video_prompt":
+        if state == DialogueState.VIDEO_PROMPT:
             return self._offer(chat_id, data["customer"], kind=JobKind.VIDEO_TEXT, prompt=text, options=conversation.data)
-        if state == "topup_amount":
+        if state == DialogueState.TOPUP_AMOUNT:
             return self._topup_amount(chat_id, text)
-        if state == "edit_photo":
+        if state == DialogueState.EDIT_PHOTO:
             return reply(chat_id, texts.ask_edit_photo())
         reply(chat_id, texts.hint(), keyboards.main_menu())
 
@@ -160,11 +161,11 @@ class Handlers:
         if (photo.file_size or 0) > settings.JOB_MAX_INPUT_BYTES:
             return reply(chat_id, texts.file_too_large(settings.JOB_MAX_INPUT_BYTES))
         conversation = get_state(chat_id)
-        video = conversation.state in ("video_prompt", "video_options")
+        video = conversation.state in DialogueState.video()
         caption = (message.caption or "").strip()
         if not caption:
             if not video:
-                set_state(chat_id, "edit_photo")
+                set_state(chat_id, DialogueState.EDIT_PHOTO)
             return reply(chat_id, texts.ask_photo_caption())
         if len(caption) > settings.JOB_MAX_PROMPT_LENGTH:
             return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
@@ -269,7 +270,7 @@ class Handlers:
             case callbacks.Menu(item=item):
                 return self._menu(chat_id, customer, item)
             case callbacks.TopupAmount(amount=None):
-                set_state(chat_id, "topup_amount")
+                set_state(chat_id, DialogueState.TOPUP_AMOUNT)
                 return reply(chat_id, texts.topup_custom())
             case callbacks.TopupAmount(amount=amount):
                 return self._topup_methods(chat_id, amount)
@@ -288,10 +289,10 @@ class Handlers:
 
     def _menu(self, chat_id, customer, item):
         if item == "picture":
-            set_state(chat_id, "picture_prompt")
+            set_state(chat_id, DialogueState.PICTURE_PROMPT)
             return reply(chat_id, texts.ask_picture_prompt())
         if item == "edit":
-            set_state(chat_id, "edit_photo")
+            set_state(chat_id, DialogueState.EDIT_PHOTO)
             return reply(chat_id, texts.ask_edit_photo())
         if item == "video":
             return self._video(chat_id)
@@ -309,22 +310,22 @@ class Handlers:
 
     def _video_option(self, chat_id, pressed: callbacks.Callback):
         conversation = get_state(chat_id)
-        if conversation.state not in ("video_options", "video_prompt"):
+        if conversation.state not in DialogueState.video():
             return reply(chat_id, texts.expired(), keyboards.main_menu())
         options = dict(conversation.data)
         match pressed:
             case callbacks.VideoDuration(seconds=seconds) if seconds in job_selectors.VIDEO_DURATIONS:
                 options["duration"] = seconds
-                set_state(chat_id, "video_options", options)
+                set_state(chat_id, DialogueState.VIDEO_OPTIONS, options)
                 return reply(chat_id, texts.ask_video_aspect(), keyboards.video_aspects(VIDEO_ASPECT_RATIOS))
             case callbacks.VideoAspect(ratio=ratio) if ratio in VIDEO_ASPECT_RATIOS:
                 options["aspect_ratio"] = ratio
-                set_state(chat_id, "video_options", options)
+                set_state(chat_id, DialogueState.VIDEO_OPTIONS, options)
                 prices = quotes.video_mode_prices(options.get("duration"))
                 return reply(chat_id, texts.ask_video_mode(), keyboards.video_modes(prices))
             case callbacks.VideoMode(mode=mode) if mode in job_selectors.VIDEO_MODES:
                 options["mode"] = mode
-                set_state(chat_id, "video_prompt", options)
+                set_state(chat_id, DialogueState.VIDEO_PROMPT, options)
                 return reply(chat_id, texts.ask_video_prompt())
         reply(chat_id, texts.expired(), keyboards.main_menu())
 

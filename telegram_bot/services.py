@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from telegram_bot.models import Conversation
+from telegram_bot.models import Conversation, DialogueState
 
 
 def get_state(chat_id: int) -> Conversation:
@@ -11,13 +11,16 @@ def get_state(chat_id: int) -> Conversation:
     return Conversation.objects.filter(chat_id=chat_id).first() or Conversation(chat_id=chat_id)
 
 
-def set_state(chat_id: int, state: str, data: dict | None = None) -> None:
+def set_state(chat_id: int, state: DialogueState, data: dict | None = None) -> None:
     Conversation.objects.update_or_create(chat_id=chat_id, defaults={"state": state, "data": data or {}})
 
 
 def clear_state(chat_id: int) -> bool:
     """Forget the dialogue; True if there was one (a conditional UPDATE: one caller wins)."""
-    return bool(Conversation.objects.filter(chat_id=chat_id).exclude(state="").update(state="", data={}))
+    return bool(
+        Conversation.objects.filter(chat_id=chat_id).exclude(state=DialogueState.IDLE)
+        .update(state=DialogueState.IDLE, data={})
+    )
 
 
 def claim_confirmed_draft(chat_id: int, *, quote: str, price: int) -> dict | None:
@@ -30,10 +33,13 @@ def claim_confirmed_draft(chat_id: int, *, quote: str, price: int) -> dict | Non
     id is the draft the UPDATE clears.
     """
     conversation = get_state(chat_id)
-    draft = conversation.data if conversation.state == "confirm" else None
+    draft = conversation.data if conversation.state == DialogueState.CONFIRM else None
     if not draft or draft.get("quote") != quote or draft.get("price") != price:
         return None
-    if not Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(state="", data={}):
+    claimed = Conversation.objects.filter(chat_id=chat_id, state=DialogueState.CONFIRM, data__quote=quote).update(
+        state=DialogueState.IDLE, data={}
+    )
+    if not claimed:
         return None
     return draft
 
@@ -46,7 +52,7 @@ def replace_quoted_draft(chat_id: int, *, quote: str, draft: dict) -> bool:
     wins over it.
     """
     return bool(
-        Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(
+        Conversation.objects.filter(chat_id=chat_id, state=DialogueState.CONFIRM, data__quote=quote).update(
             data=draft, updated_at=timezone.now()
         )
     )
