@@ -104,7 +104,7 @@ def main() -> None:
 
     # --- (b) /balance updates through the bot loop --------------------------------------------
     from telegram_bot.middleware import latencies
-    from telegram_bot.outbox import OutboxDelivery
+    from telegram_bot.delivery import OutboxDelivery
     from telegram_bot.runner import BotRunner
 
     latencies.reset()

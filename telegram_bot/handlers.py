@@ -28,6 +28,7 @@ from payments.exceptions import PaymentError
 from telegram_bot import callbacks, keyboards, outbox, quotes, texts
 from telegram_bot import selectors as bot_selectors
 from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
+from telegram_bot.messages import invoice_message
 from telegram_bot.middleware import allow_request, forget_customer
 from telegram_bot.models import DialogueState
 from telegram_bot.services import claim_confirmed_draft, clear_state, get_state, set_state
@@ -340,10 +341,10 @@ class Handlers:
                 payment = payment_services.create_topup(customer=customer, amount=amount, provider="stars")
                 invoice = payment_services.build_stars_invoice(payment=payment)
                 price = invoice.prices[0]
-                outbox.enqueue_invoice(
+                outbox.enqueue(invoice_message(
                     chat_id, title=invoice.title, description=invoice.description, payload=invoice.payload,
                     currency=invoice.currency, amount=price["amount"], label=price["label"],
-                )
+                ))
                 return None
         except (PaymentError, BillingError) as exc:
             return reply(chat_id, str(exc))

@@ -30,6 +30,7 @@ from jobs import selectors as job_selectors
 from jobs import services as job_services
 from jobs.models import JobKind
 from telegram_bot import keyboards, outbox, texts
+from telegram_bot.messages import remove_keyboard_message
 from telegram_bot.models import DialogueState, OutboxMessage, OutboxStatus
 from telegram_bot.services import get_state, replace_quoted_draft, set_state
 
@@ -107,14 +108,14 @@ def retire_shown(chat_id: int) -> int:
         for row in rows:
             done = "quote-done:" + row.topic.removeprefix("quote:")
             if OutboxMessage.objects.filter(pk=row.pk, topic=row.topic).update(topic=done):
-                outbox.enqueue(outbox.remove_keyboard_message(chat_id, of=row))
+                outbox.enqueue(remove_keyboard_message(chat_id, of=row))
                 retired += 1
     return retired
 
 
 def remove_keyboard(chat_id: int, message_id: int) -> None:
     """Take the keyboard off a message the customer pressed but that can do nothing any more."""
-    outbox.enqueue(outbox.remove_keyboard_message(chat_id, message_id=message_id))
+    outbox.enqueue(remove_keyboard_message(chat_id, message_id=message_id))
 
 
 def resume_after_topup(chat_id: int, balance: int) -> dict | None:

@@ -1,9 +1,15 @@
-"""Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on)."""
+"""Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on),
+and the mark on a customer who blocked the bot."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.utils import timezone
 
+from billing.models import Customer
+from billing.services import mark_bot_blocked
 from telegram_bot.models import Conversation, DialogueState
+from telegram_bot.outbox import serialised_writes
 
 
 def get_state(chat_id: int) -> Conversation:
@@ -56,3 +62,17 @@ def replace_quoted_draft(chat_id: int, *, quote: str, draft: dict) -> bool:
             data=draft, updated_at=timezone.now()
         )
     )
+
+
+def mark_chats_blocked(*, chat_ids: Iterable[int]) -> int:
+    """Telegram answered 403 to these chats: the people blocked the bot (or deleted their account).
+
+    Marks their customers (``billing.services.mark_bot_blocked``: not a staff block; the mark
+    goes when they write again) and returns how many were newly marked. For the delivery loop
+    and broadcasts alike; call it from the thread (and transaction) that should own the writes.
+    """
+    customers = list(Customer.objects.filter(telegram_id__in=list(chat_ids), bot_blocked_at__isnull=True))
+    with serialised_writes():
+        for customer in customers:
+            mark_bot_blocked(customer=customer)
+    return len(customers)
