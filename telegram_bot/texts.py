@@ -47,10 +47,6 @@ def start(name: str, balance: int) -> str:
     ) % {"name": name or _("friend"), "balance": money(balance)}
 
 
-def menu_prompt() -> str:
-    return _("Choose what to do:")
-
-
 def balance(available: int, held: int) -> str:
     text = _("Your balance: %(balance)s.") % {"balance": money(available)}
     if held:
@@ -171,10 +167,6 @@ def topup_yookassa(amount: int) -> str:
     ) % {"amount": money(amount)}
 
 
-def topup_stars_sent() -> str:
-    return _("Here is the invoice in Telegram Stars. Press Pay to top up.")
-
-
 def payment_succeeded(amount: int, balance_now: int) -> str:
     return _("✅ Payment received: %(amount)s. Your balance: %(balance)s.") % {
         "amount": money(amount), "balance": money(balance_now)
@@ -255,12 +247,6 @@ def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: 
     else:
         lines.append(_("Start?"))
     return "\n".join(lines)
-
-
-def insufficient_funds(price: int, balance_now: int) -> str:
-    return _("Not enough money: the price is %(price)s and your balance is %(balance)s. Top up first.") % {
-        "price": money(price), "balance": money(balance_now)
-    }
 
 
 def progress_bar(progress: int, width: int = 10) -> str:

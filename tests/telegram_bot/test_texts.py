@@ -24,7 +24,7 @@ def _all_texts() -> list[str]:
         texts.refund_succeeded(50_000), texts.paysupport(42), texts.ask_picture_prompt(), texts.ask_edit_photo(),
         texts.ask_photo_caption(), texts.ask_video_duration(), texts.ask_video_aspect(), texts.ask_video_mode(),
         texts.ask_video_prompt(), texts.confirm_job("video_text", "waves", {"duration": 5, "mode": "pro"}, 5_000, 9_000),
-        texts.insufficient_funds(1_500, 100), texts.job_progress(JOB), texts.job_completed(JOB),
+        texts.job_progress(JOB), texts.job_completed(JOB),
         texts.job_result_caption(JOB, 8_500), texts.job_failed(JOB), texts.job_cancelled(JOB), texts.jobs_list([JOB]),
         texts.jobs_list([]), texts.choose_language(), texts.language_set(),
         str(keyboards.main_menu()), str(keyboards.confirm("Qt0k3n-_", 1_500)),
