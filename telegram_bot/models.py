@@ -71,13 +71,13 @@ class OutboxMessage(models.Model):
 class DialogueState(models.TextChoices):
     """What the bot waits for in a chat (``Conversation.state``)."""
 
-    IDLE = "", "Idle"
-    PICTURE_PROMPT = "picture_prompt", "Picture: waiting for the description"
-    EDIT_PHOTO = "edit_photo", "Edit: waiting for the photo"
-    VIDEO_OPTIONS = "video_options", "Video: choosing duration, aspect and quality"
-    VIDEO_PROMPT = "video_prompt", "Video: waiting for the description or a photo"
-    TOPUP_AMOUNT = "topup_amount", "Top-up: waiting for the amount"
-    CONFIRM = "confirm", "A quote shown: waiting for its button"
+    IDLE = ""  # nothing: a text gets the hint
+    PICTURE_PROMPT = "picture_prompt"  # the description of a picture
+    EDIT_PHOTO = "edit_photo"  # a photo with a caption saying what to change
+    VIDEO_OPTIONS = "video_options"  # the video's duration, aspect ratio and quality buttons
+    VIDEO_PROMPT = "video_prompt"  # the video's description, or a photo with a caption
+    TOPUP_AMOUNT = "topup_amount"  # a top-up amount typed in
+    CONFIRM = "confirm"  # a press of the shown quote's button (the draft is in ``data``)
 
     @classmethod
     def video(cls) -> tuple[DialogueState, ...]:
