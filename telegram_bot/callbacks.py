@@ -15,6 +15,7 @@ Wire forms: ``m:<menu item>``, ``t:<kopecks>|custom``, ``p:<yk|st>:<kopecks>``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from typing import ClassVar
 
@@ -32,15 +33,85 @@ WORD = re.compile(r"[a-z]{1,16}")
 NUMBER = re.compile(r"0|[1-9]\d{0,11}")
 
 
+@dataclass(frozen=True)
+class Field:
+    """How one field of a button goes on the wire.
+
+    The text must match ``pattern`` in full; ``convert`` makes the value of it (``int`` for
+    numbers), which must not exceed ``maximum`` when one is set; ``none`` is the word that
+    stands for None in a field that may be empty.
+    """
+
+    pattern: re.Pattern
+    convert: Callable[[str], object] = str
+    maximum: int | None = None
+    none: str | None = None
+
+    def parse(self, text: str) -> object:
+        """The value of ``text``; ValueError when the text is not one."""
+        if self.none is not None and text == self.none:
+            return None
+        if not self.pattern.fullmatch(text):
+            raise ValueError(text)
+        value = self.convert(text)
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(text)
+        return value
+
+    def format(self, value: object) -> str:
+        return self.none if value is None and self.none is not None else str(value)
+
+
+def one_of(words: tuple[str, ...]) -> Field:
+    return Field(re.compile("|".join(re.escape(word) for word in words)))
+
+
+AMOUNT = Field(NUMBER, int)
+# Every kind of button (each subclass of ``Callback`` with a prefix), as ``parse`` tries them.
+KINDS: list[type[Callback]] = []
+
+
 class Callback:
     """A button's meaning; ``data`` is what goes into ``callback_data``: the class's ``prefix``
-    and the fields, in order, joined by ":"."""
+    and the fields, in order, each written by its ``Field`` of ``wire``, joined by ":".
+
+    A kind of button is declared with its wire form, ``class Pay(Callback, prefix="p",
+    wire=(...))``, one ``Field`` per dataclass field; ``parse`` then knows it.
+    """
 
     prefix: ClassVar[str] = ""
+    wire: ClassVar[tuple[Field, ...]] = ()
+
+    def __init_subclass__(cls, *, prefix: str = "", wire: tuple[Field, ...] = (), **kwargs):
+        super().__init_subclass__(**kwargs)
+        if prefix:
+            cls.prefix, cls.wire = prefix, wire
+            # The longest prefix first, so "c:no" is tried before "c".
+            KINDS.append(cls)
+            KINDS.sort(key=lambda kind: -len(kind.prefix))
 
     @property
     def data(self) -> str:
-        return ":".join([self.prefix, *(str(value) for value in astuple(self))])
+        return ":".join([self.prefix, *(spec.format(value) for spec, value in zip(self.wire, astuple(self)))])
+
+    @classmethod
+    def from_data(cls, data: str) -> Callback | None:
+        """This kind of button from ``data``; None when ``data`` is not one of it.
+
+        The last field takes the rest of the data, so it may hold a ":" (an aspect ratio).
+        """
+        if not cls.wire:
+            return cls() if data == cls.prefix else None
+        head = cls.prefix + ":"
+        if not data.startswith(head):
+            return None
+        parts = data[len(head):].split(":", len(cls.wire) - 1)
+        if len(parts) != len(cls.wire):
+            return None
+        try:
+            return cls(*(spec.parse(part) for spec, part in zip(cls.wire, parts)))
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -55,82 +126,68 @@ class Expired(Callback):
 
 
 @dataclass(frozen=True)
-class Menu(Callback):
-    prefix = "m"
+class Menu(Callback, prefix="m", wire=(one_of(MENU_ITEMS),)):
     item: str
 
 
 @dataclass(frozen=True)
-class TopupAmount(Callback):
+class TopupAmount(Callback, prefix="t", wire=(Field(NUMBER, int, none="custom"),)):
     """A top-up amount in kopecks; ``None`` asks the customer to type one."""
 
-    prefix = "t"
     amount: int | None
-
-    @property
-    def data(self) -> str:
-        return f"t:{self.amount}" if self.amount is not None else "t:custom"
 
 
 @dataclass(frozen=True)
-class Pay(Callback):
-    prefix = "p"
+class Pay(Callback, prefix="p", wire=(one_of(PAY_METHODS), AMOUNT)):
     method: str
     amount: int
 
 
 @dataclass(frozen=True)
-class VideoDuration(Callback):
-    prefix = "v:d"
+class VideoDuration(Callback, prefix="v:d", wire=(AMOUNT,)):
     seconds: int
 
 
 @dataclass(frozen=True)
-class VideoAspect(Callback):
-    prefix = "v:a"
+class VideoAspect(Callback, prefix="v:a", wire=(Field(ASPECT_RATIO),)):
     ratio: str
 
 
 @dataclass(frozen=True)
-class VideoMode(Callback):
-    prefix = "v:m"
+class VideoMode(Callback, prefix="v:m", wire=(Field(WORD),)):
     mode: str
 
 
 @dataclass(frozen=True)
-class Confirm(Callback):
+class Confirm(Callback, prefix="c", wire=(Field(QUOTE_ID), AMOUNT)):
     """Start the job of one quote: its id and the price its button showed, in kopecks.
 
     The price rides along so that a press can only ever pay what the pressed button said.
     """
 
-    prefix = "c"
     quote: str
     price: int
 
 
 @dataclass(frozen=True)
-class CancelDialogue(Callback):
-    prefix = "c:no"
+class CancelDialogue(Callback, prefix="c:no"):
+    """Drop the dialogue (and the quote shown)."""
 
 
 @dataclass(frozen=True)
-class CancelJob(Callback):
-    prefix = "x"
+class CancelJob(Callback, prefix="x", wire=(AMOUNT,)):
     job_id: int
 
 
 @dataclass(frozen=True)
-class HistoryPage(Callback):
+class HistoryPage(Callback, prefix="h", wire=(Field(NUMBER, int, maximum=MAX_HISTORY_PAGE),)):
     """A page of ``/history``, 0 the newest."""
 
-    prefix = "h"
     page: int
 
 
 @dataclass(frozen=True)
-class Language(Callback):
-    prefix = "l"
+class Language(Callback, prefix="l", wire=(one_of(LANGUAGES),)):
     code: str
 
 
@@ -149,71 +206,8 @@ def parse(data: str | None) -> Callback:
     raw = data or ""
     if len(raw.encode("utf-8")) > MAX_BYTES:
         return Expired(raw[:MAX_BYTES])
-    prefix, _sep, value = raw.partition(":")
-    parsed = _PARSERS.get(prefix, _expired)(value)
-    return parsed if parsed is not None else Expired(raw)
-
-
-def _number(text: str) -> int | None:
-    return int(text) if NUMBER.fullmatch(text) else None
-
-
-def _expired(value: str) -> None:
-    return None
-
-
-def _menu(value: str) -> Callback | None:
-    return Menu(value) if value in MENU_ITEMS else None
-
-
-def _topup(value: str) -> Callback | None:
-    if value == "custom":
-        return TopupAmount(None)
-    amount = _number(value)
-    return TopupAmount(amount) if amount is not None else None
-
-
-def _pay(value: str) -> Callback | None:
-    method, _sep, amount = value.partition(":")
-    kopecks = _number(amount)
-    return Pay(method, kopecks) if method in PAY_METHODS and kopecks is not None else None
-
-
-def _video(value: str) -> Callback | None:
-    key, _sep, choice = value.partition(":")
-    if key == "d":
-        seconds = _number(choice)
-        return VideoDuration(seconds) if seconds is not None else None
-    if key == "a" and ASPECT_RATIO.fullmatch(choice):
-        return VideoAspect(choice)
-    if key == "m" and WORD.fullmatch(choice):
-        return VideoMode(choice)
-    return None
-
-
-def _confirm(value: str) -> Callback | None:
-    if value == "no":
-        return CancelDialogue()
-    quote, _sep, price = value.partition(":")
-    kopecks = _number(price)
-    return Confirm(quote, kopecks) if QUOTE_ID.fullmatch(quote) and kopecks is not None else None
-
-
-def _cancel_job(value: str) -> Callback | None:
-    job_id = _number(value)
-    return CancelJob(job_id) if job_id is not None else None
-
-
-def _history_page(value: str) -> Callback | None:
-    page = _number(value)
-    return HistoryPage(page) if page is not None and page <= MAX_HISTORY_PAGE else None
-
-
-def _language(value: str) -> Callback | None:
-    return Language(value) if value in LANGUAGES else None
-
-
-_PARSERS = {
-    "m": _menu, "t": _topup, "p": _pay, "v": _video, "c": _confirm, "x": _cancel_job, "l": _language,
-    "h": _history_page,
-}
+    for kind in KINDS:
+        parsed = kind.from_data(raw)
+        if parsed is not None:
+            return parsed
+    return Expired(raw)

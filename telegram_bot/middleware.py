@@ -22,8 +22,7 @@ waits for the pre-checkout answer; a successful payment has taken the Stars alre
 customer's pre-checkout is refused (no money moves), but their successful payment is still
 recorded and credited (the money is theirs; staff can refund it) while they stay blocked.
 
-The customer's language is active for the handler and deactivated afterwards; handler latency
-is recorded (the benchmark reads ``latencies``).
+The customer's language is active for the handler and deactivated afterwards.
 """
 from __future__ import annotations
 
@@ -43,27 +42,6 @@ from telegram_bot import outbox, texts
 from telegram_bot.ratelimit import SlidingWindowLimiter, Verdict, shared_limiter
 
 logger = logging.getLogger(__name__)
-
-
-class HandlerLatencies:
-    """Handler durations in seconds (a bounded list, for the benchmark and logs)."""
-
-    def __init__(self, limit: int = 100_000):
-        self.limit = limit
-        self._lock = threading.Lock()
-        self.values: list[float] = []
-
-    def add(self, seconds: float) -> None:
-        with self._lock:
-            if len(self.values) < self.limit:
-                self.values.append(seconds)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.values.clear()
-
-
-latencies = HandlerLatencies()
 
 
 # A customer read is reused for a few seconds: a person sends several updates in a row, and a
@@ -125,7 +103,6 @@ class CustomerMiddleware(BaseMiddleware):
         self.limiter = limiter or shared_limiter()
 
     def pre_process(self, update, data):
-        data["started"] = time.perf_counter()
         _refresh_connections()
         user = getattr(update, "from_user", None)
         if user is None or user.is_bot:
@@ -158,9 +135,6 @@ class CustomerMiddleware(BaseMiddleware):
                 if chat_id is not None:
                     outbox.enqueue_text(chat_id, texts.internal_error())
         finally:
-            started = data.get("started")
-            if started is not None:
-                latencies.add(time.perf_counter() - started)
             translation.deactivate()
 
     def _cancel(self) -> CancelUpdate:

@@ -1,4 +1,6 @@
 """What the bot keeps: the durable outbox of outgoing messages and each chat's dialogue state."""
+from __future__ import annotations
+
 from django.db import models
 from django.db.models import Q
 
@@ -66,11 +68,28 @@ class OutboxMessage(models.Model):
         return f"{self.method} to {self.chat_id} ({self.status})"
 
 
+class DialogueState(models.TextChoices):
+    """What the bot waits for in a chat (``Conversation.state``)."""
+
+    IDLE = ""  # nothing: a text gets the hint
+    PICTURE_PROMPT = "picture_prompt"  # the description of a picture
+    EDIT_PHOTO = "edit_photo"  # a photo with a caption saying what to change
+    VIDEO_OPTIONS = "video_options"  # the video's duration, aspect ratio and quality buttons
+    VIDEO_PROMPT = "video_prompt"  # the video's description, or a photo with a caption
+    TOPUP_AMOUNT = "topup_amount"  # a top-up amount typed in
+    CONFIRM = "confirm"  # a press of the shown quote's button (the draft is in ``data``)
+
+    @classmethod
+    def video(cls) -> tuple[DialogueState, ...]:
+        """The states of a video dialogue: its options may change, a photo makes it from a photo."""
+        return (cls.VIDEO_OPTIONS, cls.VIDEO_PROMPT)
+
+
 class Conversation(models.Model):
     """Where a chat is in a dialogue (waiting for a prompt, a custom amount, ...) and its draft."""
 
     chat_id = models.BigIntegerField(unique=True)
-    state = models.CharField(max_length=32, blank=True, default="")
+    state = models.CharField(max_length=32, blank=True, default=DialogueState.IDLE, choices=DialogueState.choices)
     data = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

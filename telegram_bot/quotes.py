@@ -30,7 +30,8 @@ from jobs import selectors as job_selectors
 from jobs import services as job_services
 from jobs.models import JobKind
 from telegram_bot import keyboards, outbox, texts
-from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.messages import remove_keyboard_message
+from telegram_bot.models import DialogueState, OutboxMessage, OutboxStatus
 from telegram_bot.services import get_state, replace_quoted_draft, set_state
 
 DRAFT_OPTIONS = ("duration", "aspect_ratio", "mode")
@@ -87,7 +88,7 @@ def show(chat_id: int, draft: dict, balance: int, *, replacing: str = "") -> dic
             if not replace_quoted_draft(chat_id, quote=replacing, draft=draft):
                 return None
         else:
-            set_state(chat_id, "confirm", draft)
+            set_state(chat_id, DialogueState.CONFIRM, draft)
         retire_shown(chat_id)
         outbox.enqueue_text(chat_id, text, reply_markup=markup, topic=topic(chat_id, quote))
     return draft
@@ -107,21 +108,21 @@ def retire_shown(chat_id: int) -> int:
         for row in rows:
             done = "quote-done:" + row.topic.removeprefix("quote:")
             if OutboxMessage.objects.filter(pk=row.pk, topic=row.topic).update(topic=done):
-                outbox.enqueue(outbox.remove_keyboard_message(chat_id, of=row))
+                outbox.enqueue(remove_keyboard_message(chat_id, of=row))
                 retired += 1
     return retired
 
 
 def remove_keyboard(chat_id: int, message_id: int) -> None:
     """Take the keyboard off a message the customer pressed but that can do nothing any more."""
-    outbox.enqueue(outbox.remove_keyboard_message(chat_id, message_id=message_id))
+    outbox.enqueue(remove_keyboard_message(chat_id, message_id=message_id))
 
 
 def resume_after_topup(chat_id: int, balance: int) -> dict | None:
     """After a top-up: show again, re-quoted, the chat's draft that waited for it; None if none."""
     conversation = get_state(chat_id)
     draft = conversation.data
-    if conversation.state != "confirm" or not draft.get("awaiting_topup") or not draft.get("quote"):
+    if conversation.state != DialogueState.CONFIRM or not draft.get("awaiting_topup") or not draft.get("quote"):
         return None
     return show(chat_id, requote(draft), balance, replacing=draft["quote"])
 

@@ -21,6 +21,7 @@ from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
 from telegram_bot import keyboards, outbox, quotes, texts
+from telegram_bot.messages import edit_message, media_message, text_message
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def on_job_finished(sender, job, **kwargs):
         progress = outbox.find_topic_message(f"job:{job.pk}")
         if progress is not None:
             outbox.drop_pending_edits(progress)  # the final state replaces any progress not yet shown
-            messages.append(outbox.edit_message(progress, final))
+            messages.append(edit_message(progress, final))
         if job.status == JobStatus.COMPLETED:
             caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
             infos = job.result_info or []
@@ -70,12 +71,12 @@ def on_job_finished(sender, job, **kwargs):
                 method = _media_method(job.result_mime, name)
                 info = infos[index] if index < len(infos) else {}
                 attributes = _video_attributes(info) if method == "sendVideo" else None
-                messages.append(outbox.media_message(chat_id, method, name, caption=caption,
+                messages.append(media_message(chat_id, method, name, caption=caption,
                                                      reply_markup=keyboards.main_menu(), attributes=attributes))
         elif progress is None or job.status == JobStatus.FAILED:
             # No progress message to edit (a job the bot did not start, e.g. a staff retry): the
             # final state is a message of its own. A failure always is, so it is not missed.
-            messages.append(outbox.text_message(chat_id, final, reply_markup=keyboards.main_menu()))
+            messages.append(text_message(chat_id, final, reply_markup=keyboards.main_menu()))
         outbox.enqueue_all(messages)
 
 

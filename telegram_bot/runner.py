@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connections
 
 from telegram_bot.bot import ALLOWED_UPDATES, GenBot, build_bot
-from telegram_bot.outbox import OutboxDelivery
+from telegram_bot.delivery import OutboxDelivery
 from telegram_bot.sender import BotApi, TelegramError
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 It keeps within Telegram's flood limits (about one message a second per chat, 30 a second in
 all) by reserving a slot in two token buckets and sleeping until it; honours a 429's
 ``retry_after``; retries network errors and 5xx with backoff. Permanent refusals (400, 403)
-raise ``TelegramError`` at once. Durability is the outbox's job (``telegram_bot.outbox``): the
+raise ``TelegramError`` at once. Durability is the outbox's job (``telegram_bot.outbox``, ``telegram_bot.delivery``): the
 sender makes one call succeed or says why it could not.
 """
 from __future__ import annotations
@@ -193,12 +193,11 @@ def broadcast(
     threads: int | None = None,
 ) -> BroadcastResult:
     """Send ``text`` to every chat through the sender's limits; mark customers who blocked the bot
-    (``billing.services.mark_bot_blocked``: a 403, not a staff block).
+    (``telegram_bot.services.mark_chats_blocked``).
 
     Returns the counts (sent, blocked, failed, 429s received) and the time taken.
     """
-    from billing.models import Customer
-    from billing.services import mark_bot_blocked
+    from telegram_bot.services import mark_chats_blocked
 
     sender = sender or get_sender()
     result = BroadcastResult()
@@ -228,8 +227,7 @@ def broadcast(
         for _ in pool.map(one, chat_ids):
             pass
     # Marked here, in the caller's thread (and transaction), not from the pool's threads.
-    for customer in Customer.objects.filter(telegram_id__in=gone, bot_blocked_at__isnull=True):
-        mark_bot_blocked(customer=customer)
+    mark_chats_blocked(chat_ids=gone)
     result.seconds = time.monotonic() - started
     result.too_many_requests = sender.stats["too_many_requests"] - before_429
     return result

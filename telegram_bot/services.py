@@ -1,9 +1,15 @@
-"""Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on)."""
+"""Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on),
+and the mark on a customer who blocked the bot."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.utils import timezone
 
-from telegram_bot.models import Conversation
+from billing.models import Customer
+from billing.services import mark_bot_blocked
+from telegram_bot.models import Conversation, DialogueState
+from telegram_bot.outbox import serialised_writes
 
 
 def get_state(chat_id: int) -> Conversation:
@@ -11,13 +17,16 @@ def get_state(chat_id: int) -> Conversation:
     return Conversation.objects.filter(chat_id=chat_id).first() or Conversation(chat_id=chat_id)
 
 
-def set_state(chat_id: int, state: str, data: dict | None = None) -> None:
+def set_state(chat_id: int, state: DialogueState, data: dict | None = None) -> None:
     Conversation.objects.update_or_create(chat_id=chat_id, defaults={"state": state, "data": data or {}})
 
 
 def clear_state(chat_id: int) -> bool:
     """Forget the dialogue; True if there was one (a conditional UPDATE: one caller wins)."""
-    return bool(Conversation.objects.filter(chat_id=chat_id).exclude(state="").update(state="", data={}))
+    return bool(
+        Conversation.objects.filter(chat_id=chat_id).exclude(state=DialogueState.IDLE)
+        .update(state=DialogueState.IDLE, data={})
+    )
 
 
 def claim_confirmed_draft(chat_id: int, *, quote: str, price: int) -> dict | None:
@@ -30,10 +39,13 @@ def claim_confirmed_draft(chat_id: int, *, quote: str, price: int) -> dict | Non
     id is the draft the UPDATE clears.
     """
     conversation = get_state(chat_id)
-    draft = conversation.data if conversation.state == "confirm" else None
+    draft = conversation.data if conversation.state == DialogueState.CONFIRM else None
     if not draft or draft.get("quote") != quote or draft.get("price") != price:
         return None
-    if not Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(state="", data={}):
+    claimed = Conversation.objects.filter(chat_id=chat_id, state=DialogueState.CONFIRM, data__quote=quote).update(
+        state=DialogueState.IDLE, data={}
+    )
+    if not claimed:
         return None
     return draft
 
@@ -46,7 +58,21 @@ def replace_quoted_draft(chat_id: int, *, quote: str, draft: dict) -> bool:
     wins over it.
     """
     return bool(
-        Conversation.objects.filter(chat_id=chat_id, state="confirm", data__quote=quote).update(
+        Conversation.objects.filter(chat_id=chat_id, state=DialogueState.CONFIRM, data__quote=quote).update(
             data=draft, updated_at=timezone.now()
         )
     )
+
+
+def mark_chats_blocked(*, chat_ids: Iterable[int]) -> int:
+    """Telegram answered 403 to these chats: the people blocked the bot (or deleted their account).
+
+    Marks their customers (``billing.services.mark_bot_blocked``: not a staff block; the mark
+    goes when they write again) and returns how many were newly marked. For the delivery loop
+    and broadcasts alike; call it from the thread (and transaction) that should own the writes.
+    """
+    customers = list(Customer.objects.filter(telegram_id__in=list(chat_ids), bot_blocked_at__isnull=True))
+    with serialised_writes():
+        for customer in customers:
+            mark_bot_blocked(customer=customer)
+    return len(customers)

@@ -94,7 +94,7 @@ def _clear_rate_limits(url: str) -> None:
 def bot(sandbox, settings, transactional_db, tmp_path):
     """The running bot. Yields a factory: ``bot.chat(language=...)`` -> a ``Chat``."""
     from jobs import queueing
-    from telegram_bot.outbox import OutboxDelivery
+    from telegram_bot.delivery import OutboxDelivery
     from telegram_bot.runner import BotRunner
 
     settings.TELEGRAM_POLL_TIMEOUT = 1

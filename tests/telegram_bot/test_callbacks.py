@@ -58,7 +58,7 @@ def test_building_data_that_would_not_parse_back_is_refused():
 @pytest.mark.parametrize("garbage", [
     None, "", "c:ok", "c:", "c::100", "c:abcdefgh", "c:abcdefgh:-5", "c:abcdefgh:1e3", "c:ab:100", "c:abc:def:100",
     "m:", "m:format-disk", "t:", "t:-100", "t:01", "p:yk", "p:paypal:100", "p:yk:ten", "v:", "v:d:five", "v:a:wide",
-    "v:m:ULTRA", "v:z:1", "x:", "x:abc", "x:-1", "l:de", "zz:1", "ok", "é" * 40, "c:" + "a" * 70 + ":1",
+    "v:m:ULTRA", "v:z:1", "x:", "x:abc", "x:-1", "l:de", "h:", "h:10000", "c:no:5", "zz:1", "ok", "é" * 40, "c:" + "a" * 70 + ":1",
 ])
 def test_unknown_or_garbled_data_parses_to_expired(garbage):
     assert isinstance(callbacks.parse(garbage), Expired)

@@ -14,6 +14,7 @@ from standins.providers import KlingStub
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from telegram_bot import outbox
+from telegram_bot.delivery import deliver_row
 from telegram_bot.models import OutboxMessage, OutboxStatus
 from telegram_bot.sender import BotApi, Sender
 from tests.helpers import make_customer
@@ -121,7 +122,7 @@ def test_a_video_is_sent_with_the_width_height_and_duration_read_from_the_file(s
     assert job.result_info == [{"width": 360, "height": 640, "duration": 3}]
     row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
     assert (row.params["width"], row.params["height"], row.params["duration"]) == (360, 640, 3)
-    outbox.deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
+    deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
     [sent] = sandbox.state.bot_messages(customer.telegram_id)
     assert {key: sent["video"][key] for key in ("width", "height", "duration")} == {"width": 360, "height": 640, "duration": 3}
 
@@ -138,7 +139,7 @@ def test_a_video_that_cannot_be_read_is_sent_without_size_and_length(sandbox, se
     assert job.provider == "kling" and job.result_info == [{}]
     row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
     assert not {"width", "height", "duration"} & set(row.params)
-    outbox.deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
+    deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
     [sent] = sandbox.state.bot_messages(customer.telegram_id)
     # Delivered; the sizes in the answer are the sandbox's stand-in for Telegram's own reading.
     assert "video" in sent and (sent["video"]["width"], sent["video"]["height"]) == (512, 512)

@@ -15,7 +15,7 @@ from genbot import counters
 from jobs.models import Job
 from payments import services as payment_services
 from payments.models import Payment, PaymentStatus
-from telegram_bot.models import Conversation
+from telegram_bot.models import Conversation, DialogueState
 from telegram_bot.ratelimit import SlidingWindowLimiter
 from tests.helpers import make_customer
 from tests.telegram_bot.conftest import new_chat_id
@@ -84,7 +84,7 @@ def test_the_11th_generation_request_in_a_window_is_refused_with_the_retry_time(
     assert phrase in refusal["text"] and _truthy(refusal.get("show_alert"))
     assert 60 - (time.monotonic() - started) - 1 <= _retry_seconds(refusal["text"]) <= 60
     # The refused draft is still there: pressed again after the wait, it starts.
-    assert Conversation.objects.get(chat_id=person.chat["id"]).state == "confirm"
+    assert Conversation.objects.get(chat_id=person.chat["id"]).state == DialogueState.CONFIRM
     # A second refused press in the same period is still answered, with the time, as a small popup.
     again = person.confirm()
     assert phrase in bot.answers[again]["text"] and not _truthy(bot.answers[again].get("show_alert"))

@@ -16,7 +16,7 @@ from jobs.models import Job, JobKind, Price
 from payments import services as payment_services
 from telegram_bot import callbacks
 from telegram_bot.handlers import Handlers
-from telegram_bot.models import Conversation, OutboxMessage
+from telegram_bot.models import Conversation, DialogueState, OutboxMessage
 from telegram_bot.services import set_state
 from tests.helpers import make_customer, run_concurrently
 
@@ -136,7 +136,7 @@ def test_a_forged_price_on_the_current_quote_starts_nothing(handlers, bot):
     quote = Conversation.objects.get(chat_id=customer.telegram_id).data["quote"]
     _press(handlers, customer, callbacks.build(callbacks.Confirm(quote, 1_500)))
     assert not Job.objects.filter(customer=customer).exists() and get_balance(customer) == 100_000
-    assert Conversation.objects.get(chat_id=customer.telegram_id).state == "confirm"  # the real button still works
+    assert Conversation.objects.get(chat_id=customer.telegram_id).state == DialogueState.CONFIRM  # the real button still works
 
 
 @pytest.mark.parametrize("data", ["c:ok", "c:zzzz:1500", "garbage", ""])
@@ -224,7 +224,7 @@ def test_after_the_top_up_is_paid_the_quote_is_shown_again_and_one_press_starts_
     _press(handlers, customer, _button(short, "Top up")["callback_data"])
     methods = OutboxMessage.objects.filter(chat_id=customer.telegram_id).latest("id")
     assert methods.params["text"] == "Top up by ₽150. Choose how to pay:"
-    assert Conversation.objects.get(chat_id=customer.telegram_id).state == "confirm"  # the draft waits
+    assert Conversation.objects.get(chat_id=customer.telegram_id).state == DialogueState.CONFIRM  # the draft waits
     assert not Job.objects.filter(customer=customer).exists()
 
     _pay_by_stars(customer, 15_000, django_capture_on_commit_callbacks)
@@ -312,7 +312,7 @@ def test_duration_buttons_show_the_cheapest_price_and_quality_buttons_the_exact_
 def test_a_quality_button_says_from_when_a_video_from_a_photo_costs_otherwise_and_speaks_russian(handlers):
     Price.objects.create(kind=JobKind.VIDEO_IMAGE, mode="pro", amount=25_000)
     customer = _customer(language="ru")
-    set_state(customer.telegram_id, "video_options", {"duration": 10})
+    set_state(customer.telegram_id, DialogueState.VIDEO_OPTIONS, {"duration": 10})
     _press(handlers, customer, callbacks.build(callbacks.VideoAspect("16:9")))
     modes = OutboxMessage.objects.filter(chat_id=customer.telegram_id).latest("id")
     assert [b["text"] for b in _buttons(modes)] == [

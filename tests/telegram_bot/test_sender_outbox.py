@@ -9,6 +9,7 @@ from django.test import Client
 
 from billing.models import Customer
 from telegram_bot import outbox
+from telegram_bot.delivery import OutboxDelivery
 from telegram_bot.flood import TokenBucket
 from telegram_bot.models import OutboxMessage, OutboxStatus
 from standins.telegram import SandboxServer
@@ -75,7 +76,7 @@ def test_an_outbox_row_survives_an_outage_and_is_delivered_when_telegram_is_back
     server.httpd.server_close()  # Telegram is down: nothing listens on the port yet
     settings.TELEGRAM_API_URL = f"http://127.0.0.1:{port}"
     row = outbox.enqueue_text(4242, "your picture is ready")
-    delivery = outbox.OutboxDelivery(
+    delivery = OutboxDelivery(
         sender=Sender(BotApi(api_url=settings.TELEGRAM_API_URL, timeout=1), max_attempts=1), threads=2
     )
     delivery.run_once()
@@ -95,7 +96,7 @@ def test_an_outbox_row_survives_an_outage_and_is_delivered_when_telegram_is_back
 
 @pytest.mark.django_db(transaction=True)
 def test_outbox_rows_of_one_chat_go_out_in_order_and_progress_edits_collapse(sandbox):
-    delivery = outbox.OutboxDelivery(threads=4, poll_interval=0.05)
+    delivery = OutboxDelivery(threads=4, poll_interval=0.05)
     first = outbox.topic_message(9001, "job:1", "progress 0%")
     for percent in (10, 20, 30, 40):
         outbox.enqueue_edit(first, f"progress {percent}%")
@@ -118,7 +119,7 @@ def test_a_403_marks_that_the_customer_blocked_the_bot_and_does_not_retry(sandbo
     customer = make_customer()
     sandbox.state.blocked_chats.add(customer.telegram_id)
     row = outbox.enqueue_text(customer.telegram_id, "hello?")
-    outbox.OutboxDelivery(threads=1).run_once()
+    OutboxDelivery(threads=1).run_once()
     row.refresh_from_db()
     assert row.status == OutboxStatus.FAILED
     marked = Customer.objects.get(pk=customer.pk)
@@ -196,7 +197,7 @@ def test_webhook_mode_end_to_end_the_sandbox_posts_updates_and_the_reply_arrives
 
     settings.TELEGRAM_WEBHOOK_SECRET = "hook-secret"
     call_command("set_webhook", f"{live_server.url}/telegram/webhook/")
-    delivery = outbox.OutboxDelivery(poll_interval=0.1).start()
+    delivery = OutboxDelivery(poll_interval=0.1).start()
     try:
         sandbox.state.user(50505, language_code="en", first_name="Hook")
         sandbox.state.user_sends(50505, "/balance")
@@ -281,3 +282,14 @@ def test_a_message_written_inside_a_transaction_does_not_wait_for_a_thread_waiti
     assert errors == []
     assert time.monotonic() - started < 5  # not a wait for SQLite's busy time-out
     assert OutboxMessage.objects.filter(chat_id=4242).count() == 1
+
+
+def test_marking_chats_blocked_marks_each_customer_once_and_ignores_unknown_chats(db):
+    from telegram_bot.services import mark_chats_blocked
+
+    fresh, already = make_customer(), make_customer()
+    mark_chats_blocked(chat_ids=[already.telegram_id])
+    first_mark = Customer.objects.get(pk=already.pk).bot_blocked_at
+    assert mark_chats_blocked(chat_ids=[fresh.telegram_id, already.telegram_id, 99_999_999]) == 1
+    assert Customer.objects.get(pk=fresh.pk).bot_blocked_at is not None
+    assert Customer.objects.get(pk=already.pk).bot_blocked_at == first_mark

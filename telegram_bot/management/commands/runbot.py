@@ -4,7 +4,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from telegram_bot.outbox import OutboxDelivery
+from telegram_bot.delivery import OutboxDelivery
 
 
 class Command(BaseCommand):

@@ -1,0 +1,114 @@
+"""Update handlers: parse the update, call one service, render a text from ``texts``.
+
+By topic: ``money`` (balance, top-ups, Stars, history), ``jobs`` (pictures, edits, videos,
+quotes, running jobs) and ``customer_settings`` (start, help, language, support, what the bot
+does not handle). ``Handlers`` joins them and routes what belongs to no one topic: a text (by the
+dialogue's state), a pressed button (by its ``callbacks`` kind) and a menu item.
+
+Replies go through the durable outbox (``telegram_bot.outbox``), so a handler never waits on
+Telegram's flood limits; callback and pre-checkout answers are immediate Bot API calls because
+Telegram waits for them. The middleware has already found the customer (``data["customer"]``),
+activated their language and applied the flood limit; a generation request or a payment started
+is counted against the request limit by ``allow_request`` where it is made.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+
+from jobs.models import JobKind
+from telegram_bot import callbacks, keyboards, texts
+from telegram_bot.handlers.base import reply
+from telegram_bot.handlers.jobs import JobHandlers
+from telegram_bot.handlers.money import MoneyHandlers
+from telegram_bot.handlers.customer_settings import SettingsHandlers
+from telegram_bot.models import DialogueState
+from telegram_bot.services import get_state
+
+COMMANDS = ("start", "balance", "topup", "picture", "edit", "video", "jobs", "history", "cancel", "help", "lang", "paysupport")
+OTHER_CONTENT = ["audio", "video", "voice", "video_note", "location", "contact", "venue", "animation", "poll", "dice", "game"]
+
+
+class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers):
+    def text(self, message, data):
+        chat_id, text = message.chat.id, message.text or ""
+        if len(text) > settings.JOB_MAX_PROMPT_LENGTH:
+            return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
+        conversation = get_state(chat_id)
+        state = conversation.state
+        if state == DialogueState.PICTURE_PROMPT:
+            return self._offer(chat_id, data["customer"], kind=JobKind.IMAGE, prompt=text)
+        if state == DialogueState.VIDEO_PROMPT:
+            return self._offer(chat_id, data["customer"], kind=JobKind.VIDEO_TEXT, prompt=text, options=conversation.data)
+        if state == DialogueState.TOPUP_AMOUNT:
+            return self._topup_amount(chat_id, text)
+        if state == DialogueState.EDIT_PHOTO:
+            return reply(chat_id, texts.ask_edit_photo())
+        reply(chat_id, texts.hint(), keyboards.main_menu())
+
+    def callback(self, query, data):
+        customer = data["customer"]
+        if query.message is None:
+            return self.bot.answer_callback_query(query.id, text=texts.expired())
+        chat_id = query.message.chat.id
+        pressed = callbacks.parse(query.data)
+        if isinstance(pressed, callbacks.Confirm):
+            return self._confirm(query, customer, pressed)
+        if isinstance(pressed, callbacks.CancelJob):
+            return self._cancel_job(query, customer, pressed.job_id)
+        if isinstance(pressed, callbacks.Expired):
+            return self._expired(query)
+        self.bot.answer_callback_query(query.id)
+        match pressed:
+            case callbacks.CancelDialogue():
+                return self._drop_dialogue(chat_id)
+            case callbacks.Menu(item=item):
+                return self._menu(chat_id, customer, item)
+            case callbacks.TopupAmount(amount=None):
+                return self._ask_topup_amount(chat_id)
+            case callbacks.TopupAmount(amount=amount):
+                return self._topup_methods(chat_id, amount)
+            case callbacks.Pay(method=method, amount=amount):
+                return self._pay(chat_id, customer, method, amount)
+            case callbacks.VideoDuration() | callbacks.VideoAspect() | callbacks.VideoMode():
+                return self._video_option(chat_id, pressed)
+            case callbacks.HistoryPage(page=page):
+                return self._history(chat_id, customer, page)
+            case callbacks.Language(code=code):
+                return self._set_language(chat_id, customer, code)
+        reply(chat_id, texts.expired(), keyboards.main_menu())
+
+    def _menu(self, chat_id, customer, item):
+        match item:
+            case "picture":
+                return self._ask_picture_prompt(chat_id)
+            case "edit":
+                return self._ask_edit_photo(chat_id)
+            case "video":
+                return self._video(chat_id)
+            case "topup":
+                return self._topup(chat_id)
+            case "balance":
+                return self._balance(chat_id, customer)
+            case "jobs":
+                return self._jobs(chat_id, customer)
+            case "history":
+                return self._history(chat_id, customer)
+            case "lang":
+                return self._choose_language(chat_id)
+        self._help(chat_id)
+
+
+def register(bot) -> Handlers:
+    h = Handlers(bot)
+    for command in COMMANDS:
+        bot.register_message_handler(getattr(h, command), commands=[command])
+    bot.register_message_handler(h.successful_payment, content_types=["successful_payment"])
+    bot.register_message_handler(h.unknown_command, content_types=["text"], func=lambda m: (m.text or "").startswith("/"))
+    bot.register_message_handler(h.text, content_types=["text"])
+    bot.register_message_handler(h.photo, content_types=["photo"])
+    bot.register_message_handler(h.document, content_types=["document"])
+    bot.register_message_handler(h.sticker, content_types=["sticker"])
+    bot.register_message_handler(h.other, content_types=OTHER_CONTENT)
+    bot.register_callback_query_handler(h.callback, func=lambda q: True)
+    bot.register_pre_checkout_query_handler(h.pre_checkout, func=lambda q: True)
+    return h
