@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("genbot", "billing", "jobs", "payments", "telegram_bot")
+PACKAGES = ("genbot", "billing", "jobs", "payments", "telegram_bot", "standins")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
