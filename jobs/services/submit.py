@@ -1,24 +1,14 @@
-"""Every write to jobs goes through here.
-
-A job's status only moves by conditional UPDATEs (``WHERE status IN (...)``); whoever changes
-the row also moves its money in the same durable transaction (charge on completion, release on
-failure or cancel), so a status and its money commit together and two actors never both win.
-Queue messages are sent with ``transaction.on_commit``; ``job_finished`` is sent inside the
-transaction that finishes the job, so what its receivers write (the bot's messages) commits
-with the new status or not at all.
-"""
+"""Asking for a job: check the request, quote it, submit it (reserving its price), cancel, retry."""
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
@@ -26,8 +16,8 @@ from billing import services as billing
 from billing.exceptions import CustomerBlocked
 from billing.models import Customer
 
-from . import queueing
-from .exceptions import (
+from .. import queueing
+from ..exceptions import (
     EmptyPrompt,
     ImageTooManyPixels,
     ImageTooSmall,
@@ -42,18 +32,14 @@ from .exceptions import (
     TooManyActiveJobs,
     UnsupportedMedia,
 )
-from .models import Job, JobKind, JobStatus
-from .providers.gemini import ASPECT_RATIOS as IMAGE_ASPECT_RATIOS
-from .providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
-from .providers.registry import provider_name_for
-from .selectors import VIDEO_DURATIONS, VIDEO_MODES, estimate_price
-from .signals import job_finished
-
-logger = logging.getLogger(__name__)
+from ..models import Job, JobKind, JobStatus
+from ..providers.gemini import ASPECT_RATIOS as IMAGE_ASPECT_RATIOS
+from ..providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
+from ..providers.registry import provider_name_for
+from ..selectors import VIDEO_DURATIONS, VIDEO_MODES, estimate_price
+from .workflow import announce_finished
 
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-STUCK_MESSAGE = _("The generation stopped unexpectedly. The money was returned to your balance.")
-INTERNAL_MESSAGE = _("The generation failed. The money was returned to your balance.")
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -267,176 +253,3 @@ def retry_job(*, job: Job) -> Job:
         customer=job.customer, kind=job.kind, prompt=job.prompt, input_image=input_image, options=job.options,
         retry_of=job,
     )
-
-
-class _ReceiverFailed(Exception):
-    """Rolls the receivers' savepoint back."""
-
-
-def announce_finished(job: Job) -> None:
-    """Send ``job_finished`` in the caller's transaction (expects one: the job's finishing change).
-
-    A failing receiver never undoes or fails the job: the receivers run in a savepoint, which
-    is rolled back (their writes with it) and the failure logged.
-    """
-    try:
-        with transaction.atomic():
-            for receiver, outcome in job_finished.send_robust(sender=Job, job=job):
-                if isinstance(outcome, Exception):
-                    logger.error("job %s: job_finished receiver %r failed", job.pk, receiver, exc_info=outcome)
-                    raise _ReceiverFailed
-    except _ReceiverFailed:
-        pass
-
-
-# --- the worker's side ----------------------------------------------------------------------
-
-
-def claim_job(*, job_id: int) -> Job | None:
-    """Mark a pending job processing for this worker; None when it is not pending any more.
-
-    RQ delivers at least once: a second delivery of a job already claimed, finished or
-    cancelled finds no pending row and leaves it alone. One statement: the conditional UPDATE
-    returns the claimed row.
-    """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    claimed = Job.objects.raw(
-        f"UPDATE {Job._meta.db_table} SET status = %s, started_at = %s, heartbeat_at = %s, attempts = attempts + 1 "
-        "WHERE id = %s AND status = %s RETURNING *",
-        [JobStatus.PROCESSING, now, now, job_id, JobStatus.PENDING],
-    )
-    return next(iter(claimed), None)
-
-
-def complete_job(
-    *, job: Job, result_files: list[str], result_mime: str, cost: int | None = None,
-    result_info: list[dict] | None = None,
-) -> bool:
-    """Charge the reservation and mark the job completed; False if it was cancelled or reaped meanwhile.
-
-    ``cost`` is what the provider says it cost, at most the estimate (default: the estimate).
-    ``result_info`` holds, per result file, what was read from it (``jobs.media.media_info``).
-    """
-    result_info = result_info or []
-    cost = job.cost_estimate if cost is None else max(0, min(cost, job.cost_estimate))
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        moved = Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
-            status=JobStatus.COMPLETED, progress=100, cost_actual=cost, result_files=result_files,
-            result_mime=result_mime, result_info=result_info, completed_at=now,
-        )
-        if not moved:
-            return False
-        if job.reservation is not None:
-            billing.charge_reserved_balance(reservation=job.reservation, amount=cost)
-        job.status, job.progress, job.cost_actual = JobStatus.COMPLETED, 100, cost
-        job.result_files, job.result_mime, job.completed_at = result_files, result_mime, now
-        job.result_info = result_info
-        announce_finished(job)
-    return True
-
-
-def fail_job(*, job: Job, error_code: str, message, stale_before=None) -> bool:
-    """Refund and mark a processing job failed; False if something else finished it first.
-
-    ``message`` (lazy) is rendered in the customer's language. ``stale_before`` (the reaper)
-    fails the job only if its heartbeat is still older than that moment.
-    """
-    language = getattr(job.customer, "language", None) or settings.LANGUAGE_CODE
-    with translation.override(language):
-        text = str(message)[:500]
-    conditions = {"pk": job.pk, "status": JobStatus.PROCESSING}
-    if stale_before is not None:
-        conditions["heartbeat_at__lt"] = stale_before
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        moved = Job.objects.filter(**conditions).update(
-            status=JobStatus.FAILED, error_code=error_code[:32], error=text, completed_at=now,
-        )
-        if not moved:
-            return False
-        if job.reservation is not None:
-            billing.refund_balance(reservation=job.reservation)
-        job.status, job.error_code, job.error, job.completed_at = JobStatus.FAILED, error_code, text, now
-        announce_finished(job)
-    return True
-
-
-def store_results(*, job: Job, media) -> list[str]:
-    """Write result media to Django's storage (local disk, or S3 when configured)."""
-    day = timezone.now()
-    return [
-        default_storage.save(f"jobs/results/{day:%Y/%m/%d}/job-{job.pk}-{index}.{item.extension}", ContentFile(item.content))
-        for index, item in enumerate(media)
-    ]
-
-
-def delete_files(names) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except Exception:  # noqa: BLE001 - a missing file is already gone
-            logger.warning("could not delete %s", name, exc_info=True)
-
-
-# --- recovery and clean-up ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReapReport:
-    failed: int
-    requeued: int
-
-
-def reap_stuck_jobs() -> ReapReport:
-    """Fail and refund processing jobs whose heartbeat stopped; re-send lost pending jobs.
-
-    A processing job whose heartbeat is older than ``JOB_HEARTBEAT_TIMEOUT`` seconds lost its
-    worker (killed, machine gone). A pending job older than ``JOB_REQUEUE_AFTER`` seconds whose
-    queue message is gone (the process died between commit and enqueue, Redis lost it) is
-    enqueued again; the task's claim makes a duplicate harmless.
-    """
-    now = timezone.now()
-    stale_before = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
-    failed = 0
-    stuck = Job.objects.select_related("reservation", "customer").filter(
-        status=JobStatus.PROCESSING, heartbeat_at__lt=stale_before
-    )
-    for job in stuck:
-        if fail_job(job=job, error_code="stuck", message=STUCK_MESSAGE, stale_before=stale_before):
-            logger.warning("job %s: no heartbeat since %s, failed and refunded", job.pk, job.heartbeat_at)
-            failed += 1
-    requeued = 0
-    lost_before = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER)
-    for job_id, kind in Job.objects.filter(status=JobStatus.PENDING, created_at__lt=lost_before).values_list("pk", "kind"):
-        if not queueing.has_live_message(job_id, kind):
-            logger.warning("job %s: pending with no queue message, enqueued again", job_id)
-            queueing.enqueue_job(job_id, kind)
-            requeued += 1
-    return ReapReport(failed=failed, requeued=requeued)
-
-
-def resume_pending_jobs() -> int:
-    """Queue every pending job again: a long-running process calls this when it starts.
-
-    Jobs already queued elsewhere are claimed once (the task's conditional UPDATE).
-    """
-    pending = list(Job.objects.filter(status=JobStatus.PENDING).order_by("pk").values_list("pk", "kind"))
-    for job_id, kind in pending:
-        queueing.enqueue_job(job_id, kind)
-    return len(pending)
-
-
-def cleanup_results(*, now=None) -> int:
-    """Delete result and input files of jobs finished more than ``RESULT_TTL_DAYS`` ago."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=settings.RESULT_TTL_DAYS)
-    expired = Job.objects.filter(
-        status__in=JobStatus.finished(), completed_at__lt=cutoff, results_deleted_at__isnull=True
-    ).values_list("pk", "result_files", "input_file")
-    count = 0
-    for job_id, result_files, input_file in expired.iterator():
-        delete_files([*(result_files or []), *([input_file] if input_file else [])])
-        Job.objects.filter(pk=job_id, results_deleted_at__isnull=True).update(results_deleted_at=now)
-        count += 1
-    return count
