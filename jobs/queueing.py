@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from .models import JobKind
+from . import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ TASK_PATH = "jobs.tasks.run_job"
 
 
 def queue_name_for(kind: str) -> str:
-    return "videos" if kind in JobKind.videos() else "images"
+    return "videos" if catalog.is_video(kind) else "images"
 
 
 def rq_job_id(job_id: int) -> str:

@@ -20,9 +20,9 @@ from billing.money import parse_amount
 from billing.services import get_or_create_customer
 from jobs import selectors as job_selectors
 from jobs import services as job_services
+from jobs.catalog import VIDEO_ASPECT_RATIOS
 from jobs.exceptions import EmptyPrompt, JobError, JobNotCancellable, PriceChanged
 from jobs.models import Job, JobKind
-from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from telegram_bot import callbacks, keyboards, outbox, quotes, texts

@@ -22,6 +22,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from .. import catalog
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -136,8 +138,8 @@ class GenerationRequest:
     input_image: bytes | None = None
     input_mime: str = ""
     aspect_ratio: str = ""
-    duration: int = 5
-    mode: str = "std"
+    duration: int = catalog.VIDEO_DURATIONS[0]
+    mode: str = catalog.VIDEO_MODES[0]
 
 
 @dataclass(frozen=True)
@@ -203,11 +205,9 @@ class RetryPolicy:
 
 
 class BaseAIProvider(ABC):
-    name: str = "base"
-    kinds: tuple[str, ...] = ()
+    """Which provider makes which kind is the registry's choice (``registry.provider_name_for``)."""
 
-    def supports(self, kind: str) -> bool:
-        return kind in self.kinds
+    name: str = "base"
 
     @abstractmethod
     def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
@@ -271,11 +271,3 @@ def _sleep_watching(reporter: ProgressReporter, seconds: float, sleep: Callable[
         if left <= 0:
             return
         sleep(min(left, 1.0))
-
-
-class ImageProvider(BaseAIProvider):
-    kinds = ("image", "image_edit")
-
-
-class VideoProvider(BaseAIProvider):
-    kinds = ("video_text", "video_image")

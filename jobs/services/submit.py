@@ -16,7 +16,7 @@ from billing import services as billing
 from billing.exceptions import CustomerBlocked
 from billing.models import Customer
 
-from .. import queueing
+from .. import catalog, queueing
 from ..exceptions import (
     EmptyPrompt,
     ImageTooManyPixels,
@@ -32,14 +32,10 @@ from ..exceptions import (
     TooManyActiveJobs,
     UnsupportedMedia,
 )
-from ..models import Job, JobKind, JobStatus
-from ..providers.gemini import ASPECT_RATIOS as IMAGE_ASPECT_RATIOS
-from ..providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
+from ..models import Job, JobStatus
 from ..providers.registry import provider_name_for
-from ..selectors import VIDEO_DURATIONS, VIDEO_MODES, estimate_price
+from ..selectors import estimate_price
 from .workflow import announce_finished
-
-IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -57,63 +53,52 @@ def check_job_input(
     *, kind: str, prompt: str, input_image: bytes | None = None, aspect_ratio: str = "",
     duration: int | None = None, mode: str | None = None,
 ) -> CheckedInput:
-    """Validate a request before any money moves; raises ``InvalidJobInput`` subclasses."""
-    if kind not in JobKind.values:
-        raise InvalidJobOption()
+    """Validate a request before any money moves; raises ``InvalidJobInput`` subclasses.
+
+    What each kind takes and the limits on it are the catalogue's (``jobs.catalog``).
+    """
+    spec = catalog.kind_spec(kind)
+    limits = catalog.input_limits(kind)
     prompt = (prompt or "").strip()
     if not prompt:
         raise EmptyPrompt()
-    if len(prompt) > settings.JOB_MAX_PROMPT_LENGTH:
-        raise PromptTooLong(limit=settings.JOB_MAX_PROMPT_LENGTH)
-    video = kind in JobKind.videos()
-    options: dict = {}
-    allowed_ratios = VIDEO_ASPECT_RATIOS if video else IMAGE_ASPECT_RATIOS
-    if aspect_ratio:
-        if aspect_ratio not in allowed_ratios:
-            raise InvalidJobOption()
-        options["aspect_ratio"] = aspect_ratio
-    if video:
-        duration = duration or VIDEO_DURATIONS[0]
-        mode = mode or VIDEO_MODES[0]
-        if duration not in VIDEO_DURATIONS or mode not in VIDEO_MODES:
-            raise InvalidJobOption()
-        options.update(duration=duration, mode=mode)
-    elif duration or mode:
-        raise InvalidJobOption()
+    if len(prompt) > limits.prompt_chars:
+        raise PromptTooLong(limit=limits.prompt_chars)
+    options = catalog.check_options(kind=kind, aspect_ratio=aspect_ratio, duration=duration, mode=mode)
     image, mime = None, ""
-    if kind in JobKind.with_input_image():
+    if spec.input_image:
         if not input_image:
             raise MediaRequired()
-        mime = _check_image(input_image, min_side=settings.JOB_MIN_VIDEO_IMAGE_SIDE if video else 1)
+        mime = _check_image(input_image, limits=limits)
         image = input_image
     elif input_image:
         raise InvalidJobOption()
     return CheckedInput(prompt=prompt, options=options, image=image, mime=mime)
 
 
-def _check_image(data: bytes, *, min_side: int) -> str:
+def _check_image(data: bytes, *, limits: catalog.InputLimits) -> str:
     """The picture's MIME type, read from its header only: nothing is decoded here.
 
     A few kilobytes can declare billions of pixels (a decompression bomb): the declared size is
-    checked against ``JOB_MAX_INPUT_PIXELS`` before anything (a provider, the fake) decodes it.
+    checked against ``limits.image_pixels`` before anything (a provider, the fake) decodes it.
     """
-    if len(data) > settings.JOB_MAX_INPUT_BYTES:
-        raise MediaTooLarge(limit_bytes=settings.JOB_MAX_INPUT_BYTES)
+    if len(data) > limits.image_bytes:
+        raise MediaTooLarge(limit_bytes=limits.image_bytes)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format, (width, height) = image.format, image.size
     except Image.DecompressionBombError:
         # Pillow refuses to open over twice its own limit (MAX_IMAGE_PIXELS).
-        raise ImageTooManyPixels(limit_pixels=settings.JOB_MAX_INPUT_PIXELS) from None
+        raise ImageTooManyPixels(limit_pixels=limits.image_pixels) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise UnsupportedMedia() from None
-    if image_format not in IMAGE_FORMATS:
+    if image_format not in catalog.INPUT_IMAGE_FORMATS:
         raise UnsupportedMedia()
-    if width * height > settings.JOB_MAX_INPUT_PIXELS:
-        raise ImageTooManyPixels(limit_pixels=settings.JOB_MAX_INPUT_PIXELS)
-    if min(width, height) < min_side:
-        raise ImageTooSmall(min_side=min_side)
-    return IMAGE_FORMATS[image_format]
+    if width * height > limits.image_pixels:
+        raise ImageTooManyPixels(limit_pixels=limits.image_pixels)
+    if min(width, height) < limits.image_min_side:
+        raise ImageTooSmall(min_side=limits.image_min_side)
+    return catalog.INPUT_IMAGE_FORMATS[image_format]
 
 
 def quote_job(*, kind: str, mode: str = "", duration: int = 0) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import services as billing
 
+from .. import catalog
 from ..heartbeat import RunningJob, monitor
 from ..media import media_info
 from ..models import Job, JobStatus
@@ -82,8 +83,8 @@ def build_request(job: Job) -> GenerationRequest:
     options = job.options or {}
     return GenerationRequest(
         kind=job.kind, prompt=job.prompt, input_image=image, input_mime=job.input_mime,
-        aspect_ratio=options.get("aspect_ratio", ""), duration=int(options.get("duration") or 5),
-        mode=options.get("mode") or "std",
+        aspect_ratio=options.get("aspect_ratio", ""), duration=int(options.get("duration") or catalog.VIDEO_DURATIONS[0]),
+        mode=options.get("mode") or catalog.VIDEO_MODES[0],
     )
 
 
