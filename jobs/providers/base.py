@@ -7,7 +7,9 @@ Errors are sorted into two families:
 - ``FinalProviderError``: trying again cannot help (safety block, bad input, the provider
   account's billing, an expired or refused result URL). The job fails at once.
 Each error carries a short ``code`` for logs and the admin, and a ``user_message`` fit to show
-the customer (lazy, so it renders in the customer's language).
+the customer (lazy, so it renders in the customer's language). They are jobs' errors
+(``jobs.exceptions.JobError``), the customer's message being the base's ``message``; ``str(exc)``
+is the provider's detail, for logs.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .. import catalog
+from ..exceptions import JobError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ T = TypeVar("T")
 # --- errors -----------------------------------------------------------------------------------
 
 
-class ProviderError(Exception):
+class ProviderError(JobError):
     code = "provider_error"
     retryable = False
     user_message = _("The generation failed. The money was returned to your balance.")
@@ -42,7 +45,10 @@ class ProviderError(Exception):
         if user_message is not None:
             self.user_message = user_message
         self.retry_after = retry_after
-        super().__init__(detail or self.code)
+        super().__init__(self.user_message)
+
+    def __str__(self) -> str:
+        return self.detail or self.code
 
 
 class RetryableProviderError(ProviderError):
