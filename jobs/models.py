@@ -16,14 +16,7 @@ class JobKind(models.TextChoices):
     IMAGE_EDIT = "image_edit", "Image edit"
     VIDEO_TEXT = "video_text", "Video from text"
     VIDEO_IMAGE = "video_image", "Video from image"
-
-    @classmethod
-    def videos(cls) -> tuple[str, ...]:
-        return (cls.VIDEO_TEXT, cls.VIDEO_IMAGE)
-
-    @classmethod
-    def with_input_image(cls) -> tuple[str, ...]:
-        return (cls.IMAGE_EDIT, cls.VIDEO_IMAGE)
+    # What each kind is (a video? from a picture?) and the options it takes: ``jobs.catalog``.
 
 
 class JobStatus(models.TextChoices):

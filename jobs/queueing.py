@@ -4,8 +4,9 @@ Whether Redis answers is asked with a ``PING`` on a connection with a short sock
 and the answer is trusted for ``JOB_REDIS_CHECK_INTERVAL`` seconds, so a chat handler never
 waits on a dead Redis more than once per interval. An enqueue that fails all the same marks
 Redis down and falls back. The fallback pool is bounded (``JOB_FALLBACK_THREADS``), created on
-first use, and runs the same task function as the RQ workers; a job never runs in the caller's
-thread.
+first use, and runs the same task as the RQ workers, found by the same dotted path
+(``TASK_PATH``), so this module imports neither the task nor the services that import it; a job
+never runs in the caller's thread.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from genbot.redis_client import REDIS_ERRORS, get_client
 
-from .models import JobKind
+from . import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ TASK_PATH = "jobs.tasks.run_job"
 
 
 def queue_name_for(kind: str) -> str:
-    return "videos" if kind in JobKind.videos() else "images"
+    return "videos" if catalog.is_video(kind) else "images"
 
 
 def rq_job_id(job_id: int) -> str:
@@ -100,10 +102,8 @@ def fallback_pool() -> ThreadPoolExecutor:
 
 
 def _run_in_pool(job_id: int) -> None:
-    from .tasks import run_job  # the task imports services, which import this module
-
     try:
-        run_job(job_id)
+        import_string(TASK_PATH)(job_id)
     except Exception:  # noqa: BLE001 - the pool has nobody to raise to
         logger.exception("job %s failed in the fallback pool", job_id)
     finally:

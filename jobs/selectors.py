@@ -5,10 +5,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
+# VIDEO_MODES only for the bot's handlers, which read both here still; the catalogue owns them.
+from .catalog import VIDEO_DURATIONS, VIDEO_MODES  # noqa: F401
 from .models import Job, JobKind, JobStatus, Price
-
-VIDEO_DURATIONS = (5, 10)
-VIDEO_MODES = ("std", "pro")
 
 
 def default_price(*, kind: str, mode: str = "", duration: int = 0) -> int:

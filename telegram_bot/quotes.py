@@ -26,9 +26,8 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 
-from jobs import selectors as job_selectors
+from jobs import catalog
 from jobs import services as job_services
-from jobs.models import JobKind
 from telegram_bot import keyboards, outbox, texts
 from telegram_bot.messages import remove_keyboard_message
 from telegram_bot.models import DialogueState, OutboxMessage, OutboxStatus
@@ -132,7 +131,7 @@ def resume_after_topup(chat_id: int, balance: int) -> dict | None:
 
 def _video_price(*, mode: str, duration: int) -> tuple[int, int]:
     """(lowest, highest) price of a video of this quality and length over the video kinds."""
-    prices = [job_services.quote_job(kind=kind, mode=mode, duration=duration)[1] for kind in JobKind.videos()]
+    prices = [job_services.quote_job(kind=kind, mode=mode, duration=duration)[1] for kind in catalog.VIDEO_KINDS]
     return min(prices), max(prices)
 
 
@@ -140,8 +139,8 @@ def video_duration_prices() -> dict[int, int]:
     """Per duration, the cheapest video of that length: the duration buttons say "from" it,
     because the quality (std is the cheaper) is only chosen on the next step."""
     return {
-        seconds: min(_video_price(mode=mode, duration=seconds)[0] for mode in job_selectors.VIDEO_MODES)
-        for seconds in job_selectors.VIDEO_DURATIONS
+        seconds: min(_video_price(mode=mode, duration=seconds)[0] for mode in catalog.VIDEO_MODES)
+        for seconds in catalog.VIDEO_DURATIONS
     }
 
 
@@ -149,5 +148,5 @@ def video_mode_prices(duration: int | None) -> dict[str, tuple[int, bool]]:
     """Per quality, (the price at ``duration``, whether it is exact). Not exact when a video
     from a description and one from a photo are priced apart: the button shows the lower, as
     "from", because which one the customer makes is only known when they send it."""
-    ranges = {mode: _video_price(mode=mode, duration=duration or 0) for mode in job_selectors.VIDEO_MODES}
+    ranges = {mode: _video_price(mode=mode, duration=duration or 0) for mode in catalog.VIDEO_MODES}
     return {mode: (low, low == high) for mode, (low, high) in ranges.items()}

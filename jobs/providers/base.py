@@ -7,7 +7,9 @@ Errors are sorted into two families:
 - ``FinalProviderError``: trying again cannot help (safety block, bad input, the provider
   account's billing, an expired or refused result URL). The job fails at once.
 Each error carries a short ``code`` for logs and the admin, and a ``user_message`` fit to show
-the customer (lazy, so it renders in the customer's language).
+the customer (lazy, so it renders in the customer's language). They are jobs' errors
+(``jobs.exceptions.JobError``), the customer's message being the base's ``message``; ``str(exc)``
+is the provider's detail, for logs.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from genbot.errors import GenbotError
+from .. import catalog
+from ..exceptions import JobError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ T = TypeVar("T")
 # --- errors -----------------------------------------------------------------------------------
 
 
-class ProviderError(GenbotError):
+class ProviderError(JobError):
     code = "provider_error"
     retryable = False
     user_message = _("The generation failed. The money was returned to your balance.")
@@ -42,7 +45,10 @@ class ProviderError(GenbotError):
         if user_message is not None:
             self.user_message = user_message
         self.retry_after = retry_after
-        super().__init__(detail or self.code)
+        super().__init__(self.user_message)
+
+    def __str__(self) -> str:
+        return self.detail or self.code
 
 
 class RetryableProviderError(ProviderError):
@@ -138,8 +144,8 @@ class GenerationRequest:
     input_image: bytes | None = None
     input_mime: str = ""
     aspect_ratio: str = ""
-    duration: int = 5
-    mode: str = "std"
+    duration: int = catalog.VIDEO_DURATIONS[0]
+    mode: str = catalog.VIDEO_MODES[0]
 
 
 @dataclass(frozen=True)
@@ -205,11 +211,9 @@ class RetryPolicy:
 
 
 class BaseAIProvider(ABC):
-    name: str = "base"
-    kinds: tuple[str, ...] = ()
+    """Which provider makes which kind is the registry's choice (``registry.provider_name_for``)."""
 
-    def supports(self, kind: str) -> bool:
-        return kind in self.kinds
+    name: str = "base"
 
     @abstractmethod
     def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
@@ -273,11 +277,3 @@ def _sleep_watching(reporter: ProgressReporter, seconds: float, sleep: Callable[
         if left <= 0:
             return
         sleep(min(left, 1.0))
-
-
-class ImageProvider(BaseAIProvider):
-    kinds = ("image", "image_edit")
-
-
-class VideoProvider(BaseAIProvider):
-    kinds = ("video_text", "video_image")

@@ -17,6 +17,7 @@ import time
 from django.conf import settings
 from PIL import Image, ImageDraw
 
+from .. import catalog
 from .base import (
     BaseAIProvider,
     GeneratedMedia,
@@ -88,7 +89,6 @@ def video_bytes(frames: list[Image.Image]) -> GeneratedMedia:
 
 class FakeProvider(BaseAIProvider):
     name = "fake"
-    kinds = ("image", "image_edit", "video_text", "video_image")
 
     def __init__(self, *, latency: float | None = None, failure_rate: float | None = None):
         self.latency = settings.FAKE_PROVIDER_LATENCY if latency is None else latency
@@ -110,7 +110,7 @@ class FakeProvider(BaseAIProvider):
         base = None
         if request.input_image:
             base = Image.open(io.BytesIO(request.input_image))
-        if request.kind in ("video_text", "video_image"):
+        if catalog.is_video(request.kind):
             size = SIZES.get(request.aspect_ratio, SIZES["16:9"])
             # Keep the fake video small: a second of frames per requested second, at most 3 s.
             count = VIDEO_FPS * min(3, max(1, request.duration))

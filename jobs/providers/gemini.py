@@ -13,12 +13,13 @@ import binascii
 import requests
 from django.conf import settings
 
+from .. import catalog
 from .base import (
     BadInput,
+    BaseAIProvider,
     GeneratedMedia,
     GenerationRequest,
     GenerationResult,
-    ImageProvider,
     MalformedResponse,
     NoMediaReturned,
     ProgressReporter,
@@ -37,13 +38,9 @@ SAFETY_REASONS = {
     "SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
     "RECITATION", "IMAGE_RECITATION",
 }
-# finishReason values meaning the model answered without a picture.
-NO_IMAGE_REASONS = {"NO_IMAGE", "IMAGE_OTHER", "OTHER", "MAX_TOKENS", "MALFORMED_FUNCTION_CALL", "LANGUAGE"}
-
-ASPECT_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 
 
-class GeminiImageProvider(ImageProvider):
+class GeminiImageProvider(BaseAIProvider):
     name = "gemini"
 
     def __init__(self, *, api_key: str | None = None, api_url: str | None = None, model: str | None = None,
@@ -64,7 +61,7 @@ class GeminiImageProvider(ImageProvider):
                 }
             })
         config: dict = {"responseModalities": ["TEXT", "IMAGE"]}
-        if request.aspect_ratio in ASPECT_RATIOS:
+        if request.aspect_ratio in catalog.IMAGE_ASPECT_RATIOS:
             config["imageConfig"] = {"aspectRatio": request.aspect_ratio}
         return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
 

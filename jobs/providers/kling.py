@@ -28,8 +28,11 @@ import jwt
 import requests
 from django.conf import settings
 
+from .. import catalog
+from ..models import JobKind
 from .base import (
     BadInput,
+    BaseAIProvider,
     FinalProviderError,
     GeneratedMedia,
     GenerationRequest,
@@ -47,12 +50,10 @@ from .base import (
     RetryableProviderError,
     RetryPolicy,
     SafetyBlocked,
-    VideoProvider,
     call_with_retry,
 )
 from .http import download_result, is_loopback_url, json_body, retry_after, send
 
-ASPECT_RATIOS = {"16:9", "9:16", "1:1"}
 POLL_ERRORS_TOLERATED = 5
 SAFETY_WORDS = ("risk", "safety", "sensitive", "inappropriate", "violat")
 
@@ -92,7 +93,7 @@ def error_for(code: int, http_status: int, message: str, response: requests.Resp
     return BadInput(detail)
 
 
-class KlingVideoProvider(VideoProvider):
+class KlingVideoProvider(BaseAIProvider):
     name = "kling"
 
     def __init__(self, *, api_key: str | None = None, api_url: str | None = None, model: str | None = None,
@@ -140,20 +141,20 @@ class KlingVideoProvider(VideoProvider):
 
     @staticmethod
     def endpoint(kind: str) -> str:
-        return "image2video" if kind == "video_image" else "text2video"
+        return "image2video" if catalog.kind_spec(kind).input_image else "text2video"
 
     def build_body(self, request: GenerationRequest) -> dict:
         body = {
             "model_name": self.model,
             "prompt": request.prompt,
-            "mode": request.mode if request.mode in ("std", "pro") else "std",
-            "duration": str(request.duration if request.duration in (5, 10) else 5),
+            "mode": request.mode if request.mode in catalog.VIDEO_MODES else catalog.VIDEO_MODES[0],
+            "duration": str(request.duration if request.duration in catalog.VIDEO_DURATIONS else catalog.VIDEO_DURATIONS[0]),
         }
-        if request.kind == "video_image":
+        if request.kind == JobKind.VIDEO_IMAGE:
             if not request.input_image:
                 raise BadInput("image2video needs an image")
             body["image"] = base64.b64encode(request.input_image).decode("ascii")
-        elif request.aspect_ratio in ASPECT_RATIOS:
+        elif request.aspect_ratio in catalog.VIDEO_ASPECT_RATIOS:
             body["aspect_ratio"] = request.aspect_ratio
         return body
 

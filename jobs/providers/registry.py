@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from .. import catalog
 from .base import BaseAIProvider
 from .fake import FakeProvider
 from .gemini import GeminiImageProvider
 from .kling import KlingVideoProvider
 
-VIDEO_KINDS = ("video_text", "video_image")
-
-
 def provider_name_for(kind: str) -> str:
     mode = (settings.AI_PROVIDER or "auto").lower()
-    video = kind in VIDEO_KINDS
+    video = catalog.is_video(kind)
     if mode == "fake":
         return FakeProvider.name
     if mode == "real":

@@ -17,7 +17,7 @@ from jobs import services as job_services
 from genbot.errors import GenbotError
 from jobs.exceptions import EmptyPrompt, JobNotCancellable, PriceChanged
 from jobs.models import Job, JobKind
-from jobs.providers.kling import ASPECT_RATIOS as VIDEO_ASPECT_RATIOS
+from jobs.catalog import VIDEO_ASPECT_RATIOS
 from telegram_bot import callbacks, keyboards, outbox, quotes, texts
 from telegram_bot.files import FileDownloadError, FileTooLarge, download_telegram_file
 from telegram_bot.handlers.base import HandlerBase, command_argument, reply

@@ -6,6 +6,7 @@ from django.urls import reverse
 from billing import selectors
 from genbot.roles import ensure_roles
 from jobs import services as jobs
+from jobs.exceptions import InvalidJobInput
 from jobs.models import Job, JobStatus
 from tests.helpers import make_customer
 
@@ -90,6 +91,6 @@ def test_retry_refuses_when_the_input_picture_was_already_cleaned_up(support_cli
     jobs.fail_job(job=jobs.claim_job(job_id=job.pk), error_code="safety", message="blocked")
     job.refresh_from_db()
     (tmp_path / job.input_file.name).unlink()
-    with pytest.raises(jobs.InvalidJobInput, match="already deleted"):
+    with pytest.raises(InvalidJobInput, match="already deleted"):
         jobs.retry_job(job=job)
     assert not Job.objects.filter(retry_of=job).exists()

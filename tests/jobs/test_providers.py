@@ -11,6 +11,7 @@ import pytest
 from django.utils import translation
 from PIL import Image
 
+from jobs.exceptions import JobError
 from jobs.providers import base
 from jobs.providers.base import (
     BadInput,
@@ -147,6 +148,15 @@ def test_gemini_unreachable_server_is_a_retryable_error():
     provider = GeminiImageProvider(api_key="k", api_url="http://127.0.0.1:9", timeout=0.5)
     with pytest.raises(ProviderUnavailable):
         provider.generate(IMAGE, ProgressReporter())
+
+
+def test_a_provider_error_is_a_jobs_error_carrying_the_customers_message_and_the_detail_for_logs():
+    error = SafetyBlocked("finishReason SAFETY")
+    assert isinstance(error, JobError)  # one root for jobs' errors
+    assert str(error) == "finishReason SAFETY" and error.message is SafetyBlocked.user_message
+    assert str(ProviderUnavailable()) == "unavailable"
+    overridden = FinalProviderError("task 7 timed out", user_message=ProviderTimeout.user_message)
+    assert overridden.message is overridden.user_message is ProviderTimeout.user_message
 
 
 def test_backoff_is_exponential_with_jitter_and_honours_retry_after():

@@ -1,8 +1,10 @@
 """Queueing: RQ when Redis answers; a bounded in-process pool when it does not; resume after restart."""
 from __future__ import annotations
 
+import ast
 import threading
 import time
+from pathlib import Path
 
 import django_rq
 import pytest
@@ -91,6 +93,34 @@ def test_the_fallback_pool_is_bounded(redis_down, settings, monkeypatch):
     wait_until(lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], status=JobStatus.COMPLETED).count() == 5,
                message="all five")
     assert max(peak) == 2
+
+
+POOL_RAN: list[int] = []
+
+
+def record_pool_run(job_id: int) -> None:
+    """Stands for the task in the test below: the pool must find it by ``TASK_PATH``."""
+    POOL_RAN.append(job_id)
+
+
+def test_the_fallback_pool_runs_the_task_by_its_dotted_path_as_rq_does(monkeypatch):
+    POOL_RAN.clear()
+    monkeypatch.setattr(queueing, "TASK_PATH", f"{__name__}.record_pool_run")
+    queueing.submit_to_fallback(987_654).result(timeout=10)
+    assert POOL_RAN == [987_654]
+
+
+def test_the_queue_imports_neither_the_task_nor_the_services():
+    """No cycle services -> queueing -> tasks -> services, not even inside a function."""
+    tree = ast.parse(Path(queueing.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = ("jobs." if node.level else "") + (node.module or "")
+            imported.update({module.rstrip(".")} | {f"{module}.{alias.name}".replace("..", ".") for alias in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert not {name for name in imported if name.startswith(("jobs.tasks", "jobs.services"))}
 
 
 def test_pending_jobs_are_picked_up_again_after_a_restart(redis_down, no_enqueue, monkeypatch):

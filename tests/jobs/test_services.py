@@ -303,9 +303,7 @@ def test_retries_exhausted_refund(funded_customer, no_enqueue, settings):
 
 
 def test_an_unexpected_crash_refunds_too(funded_customer, no_enqueue, monkeypatch):
-    from jobs import tasks
-
-    monkeypatch.setattr(tasks, "build_request", lambda job: 1 / 0)
+    monkeypatch.setattr("jobs.services.workflow.build_request", lambda job: 1 / 0)
     job = services.submit_job(customer=funded_customer, kind="image", prompt="bug")
     assert run_job(job.pk) == "failed"
     job.refresh_from_db()
