@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+# DEBUG off refuses the development SECRET_KEY; any key will do for a benchmark (children inherit it).
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+# DEBUG off refuses the development SECRET_KEY; any key will do for a benchmark (children inherit it).
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "genbot_bench_jobs"

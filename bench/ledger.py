@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import secrets
 import random
 import re
 import statistics
@@ -20,6 +21,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+# DEBUG off refuses the development SECRET_KEY; any key will do for a benchmark (children inherit it).
+os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
