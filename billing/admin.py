@@ -229,6 +229,7 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     def approve(self, *, acting_user, obj):
+        """Execute one pending request through its app's service (each request kind's admin says which)."""
         raise NotImplementedError
 
     def _decide_each(self, request, queryset, decide, audit: str, done_message) -> None:

@@ -180,5 +180,6 @@ class RefundRequestAdmin(StaffRequestAdmin):
     list_display = ("id", "created_at", "payment", "money", "status", "requested_by", "decided_by", "reason", "note")
     list_select_related = ("payment", "requested_by", "decided_by")
     search_fields = ("payment__provider_payment_id", "payment__customer__telegram_id", "reason", "note")
+
     def approve(self, *, acting_user, obj):
         return staff.approve_staff_refund(acting_user=acting_user, request=obj)
