@@ -194,7 +194,9 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Staff money requests (adjustments here, refunds in payments): read-only, decided by superusers.
 
     A superuser other than the requester approves (the service executes it) or rejects a pending
-    request with the actions; each decision is logged (LogEntry) and recorded on the row.
+    request with the actions; each decision is logged (LogEntry) and recorded on the row. Each
+    request kind's admin defines ``approve(*, acting_user, obj)``: the service of its own app that
+    executes the request (billing cannot name payments' service, so the hook has no default).
     """
 
     list_filter = ("status", "requested_by", "created_at")
@@ -227,10 +229,6 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request, queryset, lambda obj: staff.reject_staff_request(acting_user=request.user, request=obj), "rejected",
             _("%(count)s request(s) rejected."),
         )
-
-    def approve(self, *, acting_user, obj):
-        """Execute one pending request through its app's service (each request kind's admin says which)."""
-        raise NotImplementedError
 
     def _decide_each(self, request, queryset, decide, audit: str, done_message) -> None:
         done = 0
