@@ -254,9 +254,32 @@ GEMINI_API_URL = env("GEMINI_API_URL", default="https://generativelanguage.googl
 GEMINI_MODEL = env("GEMINI_MODEL", default="gemini-2.5-flash-image")
 KLING_API_URL = env("KLING_API_URL", default="https://api-singapore.klingai.com").rstrip("/")
 KLING_MODEL = env("KLING_MODEL", default="kling-v2-1")
-# Seconds to wait between two status polls of a Kling task, and for the whole task at most.
-KLING_POLL_INTERVAL = env.float("KLING_POLL_INTERVAL", default=5.0)
+# Seconds between two status polls of a Kling task at most (the first polls come sooner, backing
+# off from KLING_FIRST_POLL), and for the whole task at most.
+KLING_POLL_INTERVAL = env.float("KLING_POLL_INTERVAL", default=10.0)
+KLING_FIRST_POLL = env.float("KLING_FIRST_POLL", default=3.0)
 KLING_TASK_TIMEOUT = env.int("KLING_TASK_TIMEOUT", default=900)
+# The prefix of the external_task_id genbot gives each Kling task ("<prefix>-<job id>"): one per
+# job, so a worker that died before recording its task finds it instead of paying for another.
+# Installations sharing one Kling account need different prefixes.
+KLING_EXTERNAL_ID_PREFIX = env("KLING_EXTERNAL_ID_PREFIX", default="genbot")
+# The public https://host genbot's web process answers on; Kling POSTs task status changes to
+# <PUBLIC_BASE_URL>/webhook/kling/<signed job token>. Empty: no callbacks, polls only.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="").rstrip("/")
+# Provider quotas, shared by every worker on every machine through Redis: tasks (Kling) and
+# calls (Gemini) running at once, and Gemini calls per minute (0: no limit). A job over the
+# quota waits its turn, in order; JOB_QUEUE_TIMEOUT seconds after it was submitted a job that
+# never got a slot is refunded.
+KLING_MAX_CONCURRENT_TASKS = env.int("KLING_MAX_CONCURRENT_TASKS", default=5)
+GEMINI_MAX_CONCURRENT = env.int("GEMINI_MAX_CONCURRENT", default=10)
+GEMINI_REQUESTS_PER_MINUTE = env.int("GEMINI_REQUESTS_PER_MINUTE", default=0)
+JOB_QUEUE_TIMEOUT = env.int("JOB_QUEUE_TIMEOUT", default=30 * 60)
+# Seconds a slot stays leased without being renewed (a worker's heartbeat or a task's poll renews
+# it): the slot of a killed worker comes back after this long.
+JOB_QUOTA_LEASE = env.int("JOB_QUOTA_LEASE", default=180)
+# Provider calls a job may start (its worker died mid-call: it is tried again) before it is
+# failed and refunded.
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
 # A result video: largest download in bytes, and seconds the whole download may take.
 VIDEO_MAX_BYTES = env.int("VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
 VIDEO_DOWNLOAD_TIMEOUT = env.float("VIDEO_DOWNLOAD_TIMEOUT", default=300.0)

@@ -23,5 +23,6 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
     path("django-rq/", include(rq_dashboard)),
     path("", include("payments.urls")),
+    path("", include("jobs.urls")),
     path("", include("telegram_bot.urls")),
 ]

@@ -4,7 +4,8 @@ One daemon thread per process (started on first use, restarted after a fork) bea
 ``JOB_HEARTBEAT_INTERVAL`` seconds for each running job: it writes ``heartbeat_at`` and the
 latest progress with ``WHERE status = 'processing'``. When no row matches, the job was
 cancelled (or reaped) behind the worker's back: the job's flag is set and its provider stops at
-its next poll. Progress changes are announced with ``job_progress`` after the beat committed.
+its next poll. Progress changes are announced with ``job_progress`` after the beat committed. The
+beat renews the provider slots of the running jobs.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from . import quota
 from .models import Job, JobStatus
 from .providers.base import JobCancelled, ProgressReporter
 from .signals import job_progress
@@ -108,6 +110,12 @@ class HeartbeatMonitor:
                 for receiver, outcome in job_progress.send_robust(sender=Job, job=run.job, progress=progress):
                     if isinstance(outcome, Exception):
                         logger.error("job %s: job_progress receiver %r failed", run.job.pk, receiver, exc_info=outcome)
+        # The beat also renews the provider slots the running jobs hold (jobs.quota).
+        by_provider: dict[str, list[int]] = {}
+        for run in runs:
+            by_provider.setdefault(run.job.provider, []).append(run.job.pk)
+        for provider, job_ids in by_provider.items():
+            quota.renew(provider, job_ids)
 
 
 _monitor: HeartbeatMonitor | None = None

@@ -61,7 +61,20 @@ class Job(models.Model):
     # A short machine code ("safety", "timeout", ...) and a sentence fit to show the customer.
     error_code = models.CharField(max_length=32, blank=True, default="")
     error = models.CharField(max_length=500, blank=True, default="")
+    # Claims by a worker (a provider call each); a rate-limited call that was put back in line
+    # gives its attempt back. ``JOB_MAX_ATTEMPTS`` bounds the retries of a job whose worker died.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The provider's id of the remote task (Kling), recorded as soon as the provider answers the
+    # create: a job with one is resumed by polling that task, never by paying for a second one.
+    provider_task_id = models.CharField(max_length=64, blank=True, default="")
+    # When the job's next scheduled run is due: a try for a provider slot (pending) or a poll of
+    # its task (processing). A run scheduled for another moment was superseded and does nothing;
+    # the reaper resumes jobs whose run is overdue by a margin (a stalled RQ scheduler).
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # While a pending job waits for a provider slot: its place in line (1 = next) and the
+    # estimated seconds until it starts; null when it is not waiting for a slot.
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
+    queue_eta = models.PositiveIntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -77,6 +90,7 @@ class Job(models.Model):
             models.Index(fields=["customer", "status"], name="job_customer_status"),
             models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
             models.Index(fields=["completed_at"], name="job_completed_at"),
+            models.Index(fields=["status", "next_check_at"], name="job_status_next_check"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(progress__lte=100), name="job_progress_at_most_100"),
@@ -87,6 +101,11 @@ class Job(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+            # A job has a task id once a worker claimed it and the provider created the task.
+            models.CheckConstraint(
+                condition=Q(provider_task_id="") | ~Q(status=JobStatus.PENDING),
+                name="job_task_only_once_claimed",
+            ),
             # Only a completed job was charged.
             models.CheckConstraint(
                 condition=Q(cost_actual__isnull=True) | Q(status=JobStatus.COMPLETED),

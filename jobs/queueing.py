@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import django_rq
@@ -28,6 +29,8 @@ from . import catalog
 logger = logging.getLogger(__name__)
 
 TASK_PATH = "jobs.tasks.run_job"
+# What ``schedule`` runs: a try of a pending job (for a provider slot), a poll of a task.
+SCHEDULED_PATHS = {"try": TASK_PATH, "poll": "jobs.tasks.poll_job"}
 
 
 def queue_name_for(kind: str) -> str:
@@ -101,9 +104,9 @@ def fallback_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _run_in_pool(job_id: int) -> None:
+def _run_in_pool(job_id: int, path: str | None = None, due_ms: int | None = None) -> None:
     try:
-        import_string(TASK_PATH)(job_id)
+        import_string(path or TASK_PATH)(job_id, due_ms)
     except Exception:  # noqa: BLE001 - the pool has nobody to raise to
         logger.exception("job %s failed in the fallback pool", job_id)
     finally:
@@ -112,13 +115,13 @@ def _run_in_pool(job_id: int) -> None:
         connections.close_all()  # this thread's connections only
 
 
-def submit_to_fallback(job_id: int) -> Future | None:
-    """Run the job in this process's pool; None if it is already queued or running here."""
+def submit_to_fallback(job_id: int, path: str | None = None, due_ms: int | None = None) -> Future | None:
+    """Run the job's task in this process's pool; None if the job is already queued or running here."""
     with _lock:
         if job_id in _inflight:
             return None
         _inflight.add(job_id)
-    return fallback_pool().submit(_run_in_pool, job_id)
+    return fallback_pool().submit(_run_in_pool, job_id, path, due_ms)
 
 
 def in_fallback(job_id: int) -> bool:
@@ -152,6 +155,31 @@ def enqueue_job(job_id: int, kind: str) -> str:
             logger.warning("enqueue of job %s failed (%s): using the in-process pool", job_id, exc)
             mark_redis_down(queue_name)
     submit_to_fallback(job_id)
+    return "thread"
+
+
+def schedule(run: str, job_id: int, kind: str, *, delay: float, due_ms: int | None = None) -> str:
+    """Run the job's task ``run`` ("try" or "poll") in ``delay`` seconds; returns "rq" or "thread".
+
+    With Redis, RQ's scheduler (``enqueue_in``) moves it to the queue when due; a poll is a job
+    of a few milliseconds. Without, a timer hands it to the in-process pool.
+    """
+    path, queue_name = SCHEDULED_PATHS[run], queue_name_for(kind)
+    if redis_available(queue_name):
+        try:
+            queue = django_rq.get_queue(queue_name, connection=redis_connection(queue_name))
+            options = {"result_ttl": 0, "failure_ttl": 86400, "description": f"{run} of job {job_id}"}
+            if delay > 0:
+                queue.enqueue_in(timedelta(seconds=delay), path, job_id, due_ms, **options)
+            else:
+                queue.enqueue(path, job_id, due_ms, **options)
+            return "rq"
+        except REDIS_ERRORS as exc:
+            logger.warning("scheduling the %s of job %s failed (%s): using the in-process pool", run, job_id, exc)
+            mark_redis_down(queue_name)
+    timer = threading.Timer(max(delay, 0.0), submit_to_fallback, args=(job_id, path, due_ms))
+    timer.daemon = True
+    timer.start()
     return "thread"
 
 

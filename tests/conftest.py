@@ -54,3 +54,48 @@ def support(django_user_model, db):
 @pytest.fixture
 def boss(django_user_model, db):
     return django_user_model.objects.create_superuser("boss", password="pw")
+
+
+@pytest.fixture
+def drive(monkeypatch):
+    """Run a job as the workers would, without waiting: its try, then each try and poll it schedules.
+
+    Returns the last outcome; ``drive.scheduled`` holds what is still to run (nothing, normally).
+    """
+    from jobs import queueing, tasks
+
+    runs: list[tuple[str, int, int | None]] = []
+    monkeypatch.setattr(queueing, "schedule",
+                        lambda run, job_id, kind, *, delay, due_ms=None: runs.append((run, job_id, due_ms)) or "test")
+
+    def run(job_id: int, *, steps: int = 200) -> str:
+        outcome = tasks.run_job(job_id)
+        while runs and steps:
+            what, scheduled_id, due_ms = runs.pop(0)
+            outcome = (tasks.poll_job if what == "poll" else tasks.run_job)(scheduled_id, due_ms)
+            steps -= 1
+        assert steps, f"job {job_id} was still being polled"
+        return outcome
+
+    run.scheduled = runs
+    return run
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_job_keys():
+    """Provider slots and finishing claims are keyed by job id, and ids repeat across runs."""
+    from jobs import quota
+
+    def clear():
+        client = quota.client()
+        keys = [*client.scan_iter("genbot:quota:*", count=500), *client.scan_iter("genbot:finishing:*", count=500)]
+        if keys:
+            client.delete(*keys)
+
+    quota.reset_client()
+    try:
+        clear()
+    except Exception:  # noqa: BLE001 - a test without Redis has nothing to clear
+        pass
+    yield
+    quota.reset_client()

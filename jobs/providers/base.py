@@ -130,6 +130,12 @@ class ProviderNotConfigured(FinalProviderError):
     code = "not_configured"
 
 
+class TaskAlreadyExists(FinalProviderError):
+    """The provider already has a task under this job's external id (it was created before)."""
+
+    code = "task_exists"
+
+
 class JobCancelled(Exception):
     """Raised inside a provider at its next poll once the job was cancelled (or reaped)."""
 
@@ -175,6 +181,20 @@ class GenerationResult:
     text: str = ""
 
 
+@dataclass(frozen=True)
+class RemoteTask:
+    """A provider's task as its status answer describes it."""
+
+    task_id: str
+    state: str  # RUNNING, SUCCEEDED or FAILED
+    message: str = ""
+    result_urls: tuple[str, ...] = ()
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class ProgressReporter:
     """How a provider talks back to the job running it: progress and the cancel flag.
 
@@ -192,6 +212,9 @@ class ProgressReporter:
 @dataclass
 class RetryPolicy:
     attempts: int = field(default_factory=lambda: settings.AI_RETRY_ATTEMPTS)
+    # False: a rate limit (429, Kling 1302/1303) is raised at once, for the worker to put the job
+    # back in line rather than hold a worker and a slot through the backoff.
+    retry_rate_limits: bool = True
     base_delay: float = field(default_factory=lambda: settings.AI_RETRY_BASE_DELAY)
     max_delay: float = field(default_factory=lambda: settings.AI_RETRY_MAX_DELAY)
 
@@ -239,6 +262,44 @@ class BaseAIProvider(ABC):
                                what=self.name)
 
 
+class TaskProvider(BaseAIProvider):
+    """A provider whose generation is a remote task: created once (paid), then polled.
+
+    The worker creates the task under an external id derived from the job, records the task id,
+    and polls it in short separate runs (``jobs.services.polling``), so a waiting video holds no
+    worker; a run that died before recording the id finds the task by the external id.
+    ``task_timeout``: seconds a task may run before its job is failed.
+    """
+
+    task_timeout: float = 900.0
+
+    @abstractmethod
+    def create_task(self, request: GenerationRequest, *, external_id: str, callback_url: str = "") -> str:
+        """Create the task; returns its id. ``TaskAlreadyExists`` when the external id is taken."""
+
+    @abstractmethod
+    def find_task(self, kind: str, *, external_id: str) -> RemoteTask | None:
+        """The task created under ``external_id``; None when there is none."""
+
+    @abstractmethod
+    def get_task(self, kind: str, *, task_id: str) -> RemoteTask:
+        """The task's status now."""
+
+    @abstractmethod
+    def failure(self, task: RemoteTask) -> ProviderError:
+        """The error a failed task ends its job with."""
+
+    @abstractmethod
+    def fetch_result(self, task: RemoteTask, reporter: ProgressReporter) -> GenerationResult:
+        """Download what a succeeded task made; never starts a new task."""
+
+
+def task_progress(elapsed: float, task_timeout: float) -> int:
+    """Progress shown while a task runs: creeps towards 90 % over the usual time, never reaching it."""
+    expected = 60.0 if task_timeout > 60 else float(task_timeout)
+    return 10 + int(80 * min(elapsed / (expected * 3), 1) ** 0.5 * 0.99)
+
+
 def call_with_retry(
     attempt: Callable[[], T],
     reporter: ProgressReporter,
@@ -259,6 +320,8 @@ def call_with_retry(
         try:
             return attempt()
         except RetryableProviderError as exc:
+            if isinstance(exc, RateLimited) and not policy.retry_rate_limits:
+                raise
             tries += 1
             if tries >= policy.attempts:
                 logger.warning("%s: giving up after %s attempts: %s", what, tries, exc)

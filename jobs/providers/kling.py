@@ -2,9 +2,12 @@
 
 Authentication is a JWT (HS256) signed with the secret key, issued by the access key
 (``iss``), valid from 5 seconds ago (``nbf``) for 30 minutes (``exp``), sent as a Bearer token.
-A task is created with ``POST /v1/videos/text2video`` or ``/v1/videos/image2video`` and polled
-with ``GET /v1/videos/<endpoint>/<task_id>`` until ``task_status`` is ``succeed`` or
-``failed``; the video URL in ``task_result.videos`` expires, so it is downloaded at once.
+A task is created with ``POST /v1/videos/text2video`` or ``/v1/videos/image2video``, carrying
+genbot's ``external_task_id`` (unique per account: a second create with it is refused) and a
+``callback_url`` Kling POSTs the task object to on each status change. It is looked up with
+``GET /v1/videos/<endpoint>/<task_id or external_task_id>`` (404: no such task) until
+``task_status`` (submitted, processing) is ``succeed`` or ``failed``; the video URL in
+``task_result.videos`` expires, so it is downloaded at once.
 
 Once a task is created it is paid for, so nothing after the create may raise a retryable error
 (``generate_with_retry`` would create and pay for a second task): polls are retried by polling,
@@ -32,7 +35,6 @@ from .. import catalog
 from ..models import JobKind
 from .base import (
     BadInput,
-    BaseAIProvider,
     FinalProviderError,
     GeneratedMedia,
     GenerationRequest,
@@ -48,9 +50,13 @@ from .base import (
     RateLimited,
     ResultDownloadFailed,
     RetryableProviderError,
+    RemoteTask,
     RetryPolicy,
     SafetyBlocked,
+    TaskAlreadyExists,
+    TaskProvider,
     call_with_retry,
+    task_progress,
 )
 from .http import download_result, is_loopback_url, json_body, retry_after, send
 
@@ -93,7 +99,7 @@ def error_for(code: int, http_status: int, message: str, response: requests.Resp
     return BadInput(detail)
 
 
-class KlingVideoProvider(BaseAIProvider):
+class KlingVideoProvider(TaskProvider):
     name = "kling"
 
     def __init__(self, *, api_key: str | None = None, api_url: str | None = None, model: str | None = None,
@@ -120,9 +126,12 @@ class KlingVideoProvider(BaseAIProvider):
         token = make_token(self.access_key, self.secret_key)
         return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def _call(self, method: str, path: str, **kwargs) -> dict:
+    def _call(self, method: str, path: str, *, missing_ok: bool = False, **kwargs) -> dict | None:
+        """The answer's ``data``; with ``missing_ok``, None for a 404 (no such task)."""
         response = send(self.session, method, f"{self.api_url}{path}", timeout=self.timeout,
                         headers=self._headers(), **kwargs)
+        if missing_ok and response.status_code == 404:
+            return None
         try:
             body = json_body(response)
         except MalformedResponse:
@@ -158,32 +167,77 @@ class KlingVideoProvider(BaseAIProvider):
             body["aspect_ratio"] = request.aspect_ratio
         return body
 
-    # --- the generation ---
+    # --- the task ---
 
-    def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
+    def create_task(self, request: GenerationRequest, *, external_id: str = "", callback_url: str = "") -> str:
         if not (self.access_key and self.secret_key):
             raise ProviderNotConfigured("KLING_API_KEY must be access:secret")
-        endpoint = self.endpoint(request.kind)
-        created = self._call("POST", f"/v1/videos/{endpoint}", json=self.build_body(request))
+        body = self.build_body(request)
+        if external_id:
+            body["external_task_id"] = external_id
+        if callback_url:
+            body["callback_url"] = callback_url
+        try:
+            created = self._call("POST", f"/v1/videos/{self.endpoint(request.kind)}", json=body)
+        except BadInput as exc:
+            if external_id and "exist" in str(exc).lower():
+                raise TaskAlreadyExists(str(exc)) from exc
+            raise
         task_id = created.get("task_id")
         if not task_id:
             raise MalformedResponse("no task_id in the answer")
-        reporter.report(5)
-        task = self.wait_for(endpoint, str(task_id), reporter)
-        videos = (task.get("task_result") or {}).get("videos") or []
-        if not videos or not videos[0].get("url"):
-            raise ResultDownloadFailed(f"task {task_id} succeeded without a video")
-        reporter.report(95)
-        content = self.fetch_video(str(task_id), str(videos[0]["url"]), reporter)
+        return str(task_id)
+
+    def find_task(self, kind: str, *, external_id: str) -> RemoteTask | None:
+        # The query takes the task id or the external id in the same place of the path.
+        data = self._call("GET", f"/v1/videos/{self.endpoint(kind)}/{external_id}", missing_ok=True)
+        return None if data is None else self.parse_task(data)
+
+    def get_task(self, kind: str, *, task_id: str) -> RemoteTask:
+        return self.parse_task(self._call("GET", f"/v1/videos/{self.endpoint(kind)}/{task_id}"))
+
+    @staticmethod
+    def parse_task(data: dict) -> RemoteTask:
+        task_id, status = str(data.get("task_id") or ""), data.get("task_status")
+        if not task_id:
+            raise MalformedResponse("task without task_id")
+        message = str(data.get("task_status_msg") or "")
+        if status in ("submitted", "processing"):
+            return RemoteTask(task_id=task_id, state=RemoteTask.RUNNING, message=message)
+        if status == "failed":
+            return RemoteTask(task_id=task_id, state=RemoteTask.FAILED, message=message)
+        if status != "succeed":
+            raise MalformedResponse(f"task {task_id}: unknown status {status!r}")
+        videos = (data.get("task_result") or {}).get("videos") or []
+        urls = tuple(str(video["url"]) for video in videos if isinstance(video, dict) and video.get("url"))
+        return RemoteTask(task_id=task_id, state=RemoteTask.SUCCEEDED, message=message, result_urls=urls)
+
+    def failure(self, task: RemoteTask) -> ProviderError:
+        if any(word in task.message.lower() for word in SAFETY_WORDS):
+            return SafetyBlocked(f"task {task.task_id} failed: {task.message}")
+        return FinalProviderError(f"task {task.task_id} failed: {task.message}")
+
+    def fetch_result(self, task: RemoteTask, reporter: ProgressReporter) -> GenerationResult:
+        if not task.result_urls:
+            raise ResultDownloadFailed(f"task {task.task_id} succeeded without a video")
+        content = self.fetch_video(task.task_id, task.result_urls[0], reporter)
         return GenerationResult(media=[GeneratedMedia(content=content, mime_type="video/mp4")])
 
-    def wait_for(self, endpoint: str, task_id: str, reporter: ProgressReporter) -> dict:
+    # --- in one call (tests, a shell): create, poll until done, download ---
+
+    def generate(self, request: GenerationRequest, reporter: ProgressReporter) -> GenerationResult:
+        task_id = self.create_task(request)
+        reporter.report(5)
+        task = self.wait_for(request.kind, task_id, reporter)
+        reporter.report(95)
+        return self.fetch_result(task, reporter)
+
+    def wait_for(self, kind: str, task_id: str, reporter: ProgressReporter) -> RemoteTask:
         started = time.monotonic()
-        expected = 60.0 if self.task_timeout > 60 else float(self.task_timeout)
         transient = 0
         while True:
             try:
-                task = self._call("GET", f"/v1/videos/{endpoint}/{task_id}")
+                task = self.get_task(kind, task_id=task_id)
                 transient = 0
             except RetryableProviderError as exc:
                 # Retried here, not by generate_with_retry: that would start a second paid task.
@@ -194,24 +248,18 @@ class KlingVideoProvider(BaseAIProvider):
                 reporter.check_cancelled()
                 self.sleep(self.poll_interval)
                 continue
-            status = task.get("task_status")
-            if status == "succeed":
+            except MalformedResponse as exc:
+                raise FinalProviderError(str(exc), user_message=MalformedResponse.user_message) from exc
+            if task.state == RemoteTask.SUCCEEDED:
                 return task
-            if status == "failed":
-                message = str(task.get("task_status_msg") or "")
-                if any(word in message.lower() for word in SAFETY_WORDS):
-                    raise SafetyBlocked(f"task {task_id} failed: {message}")
-                raise FinalProviderError(f"task {task_id} failed: {message}")
-            if status not in ("submitted", "processing"):
-                raise FinalProviderError(f"task {task_id}: unknown status {status!r}",
-                                         user_message=MalformedResponse.user_message)
+            if task.state == RemoteTask.FAILED:
+                raise self.failure(task)
             elapsed = time.monotonic() - started
             if elapsed > self.task_timeout:
                 # Not retryable: a new task would be a second paid generation.
-                raise FinalProviderError(f"task {task_id} still {status} after {elapsed:.0f}s",
+                raise FinalProviderError(f"task {task_id} still running after {elapsed:.0f}s",
                                          user_message=ProviderTimeout.user_message)
-            # Progress creeps towards 90 % over the usual generation time, never reaching it.
-            reporter.report(10 + int(80 * min(elapsed / (expected * 3), 1) ** 0.5 * 0.99))
+            reporter.report(task_progress(elapsed, self.task_timeout))
             self.sleep(self.poll_interval)
 
     def fetch_video(self, task_id: str, url: str, reporter: ProgressReporter) -> bytes:

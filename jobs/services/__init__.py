@@ -8,9 +8,11 @@ transaction that finishes the job, so what its receivers write (the bot's messag
 with the new status or not at all.
 
 By topic: ``submit`` (check, quote, submit, cancel, retry), ``workflow`` (what a worker does with
-a job: claim, provider call, store, charge or refund, announce), ``recovery`` (the reaper, lost
-queue messages, old files).
+a job: a provider slot, claim, provider call, store, charge or refund, announce), ``polling``
+(a provider task followed by short polls), ``recovery`` (the reaper, lost queue messages, old
+files).
 """
+from .polling import callback_url, external_id, job_id_from_callback, poll_job, poll_soon
 from .recovery import STUCK_MESSAGE, ReapReport, cleanup_results, reap_stuck_jobs, resume_pending_jobs
 from .submit import CheckedInput, cancel_job, check_job_input, quote_job, retry_job, submit_job
 from .workflow import (
@@ -20,12 +22,19 @@ from .workflow import (
     claim_job,
     complete_job,
     delete_files,
+    expire_job,
     fail_job,
     run_job,
     store_results,
 )
 
 __all__ = [
+    "callback_url",
+    "expire_job",
+    "external_id",
+    "job_id_from_callback",
+    "poll_job",
+    "poll_soon",
     "INTERNAL_MESSAGE",
     "STUCK_MESSAGE",
     "CheckedInput",

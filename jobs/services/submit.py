@@ -16,7 +16,7 @@ from billing import services as billing
 from billing.exceptions import CustomerBlocked
 from billing.models import Customer
 
-from .. import catalog, queueing
+from .. import catalog, queueing, quota
 from ..exceptions import (
     EmptyPrompt,
     ImageTooManyPixels,
@@ -215,6 +215,9 @@ def cancel_job(*, job: Job) -> Job:
         if job.reservation is not None:
             billing.refund_balance(reservation=job.reservation)
         announce_finished(job)
+        # Its provider slot (a running Kling task goes on at Kling, paid, but genbot stops
+        # waiting for it) and its place in line.
+        transaction.on_commit(lambda: quota.release(job.provider, job.pk), robust=True)
     return job
 
 

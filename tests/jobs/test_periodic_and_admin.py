@@ -73,7 +73,7 @@ def test_without_redis_due_tasks_run_in_process_on_schedule():
 
 
 def test_reap_and_cleanup_commands_report_what_they_did(funded_customer, no_enqueue, settings):
-    settings.JOB_HEARTBEAT_TIMEOUT = 10
+    settings.JOB_HEARTBEAT_TIMEOUT, settings.JOB_MAX_ATTEMPTS = 10, 1
     job = services.submit_job(customer=funded_customer, kind="image", prompt="x")
     services.claim_job(job_id=job.pk)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=11))

@@ -79,11 +79,11 @@ def test_the_fallback_pool_is_bounded(redis_down, settings, monkeypatch):
 
     real_run = tasks.run_job
 
-    def tracking(job_id):
+    def tracking(job_id, due_ms=None):
         running.add(job_id)
         peak.append(len(running))
         try:
-            return real_run(job_id)
+            return real_run(job_id, due_ms)
         finally:
             running.discard(job_id)
 
@@ -98,7 +98,7 @@ def test_the_fallback_pool_is_bounded(redis_down, settings, monkeypatch):
 POOL_RAN: list[int] = []
 
 
-def record_pool_run(job_id: int) -> None:
+def record_pool_run(job_id: int, due_ms: int | None = None) -> None:
     """Stands for the task in the test below: the pool must find it by ``TASK_PATH``."""
     POOL_RAN.append(job_id)
 

@@ -257,11 +257,11 @@ def test_a_final_provider_error_refunds_and_leaves_a_message_in_the_customers_la
     assert find_drift() == []
 
 
-def test_retryable_errors_then_success_charge_once(funded_customer, no_enqueue, settings, kling_stub):
+def test_retryable_errors_then_success_charge_once(funded_customer, no_enqueue, drive, settings, kling_stub):
     settings.AI_PROVIDER = "real"
     kling_stub.script("rate_limit", "server_error")
     job = services.submit_job(customer=funded_customer, kind="video_text", prompt="surf", duration=5)
-    assert run_job(job.pk) == "completed"
+    assert drive(job.pk) == "completed"
     job.refresh_from_db()
     assert job.provider == "kling" and job.result_mime == "video/mp4"
     assert len([r for r in kling_stub.requests if r["method"] == "POST"]) == 3
@@ -269,23 +269,23 @@ def test_retryable_errors_then_success_charge_once(funded_customer, no_enqueue, 
     assert get_balance(funded_customer) == 100_000 - 5000 and find_drift() == []
 
 
-def test_a_download_that_fails_twice_completes_the_job_with_one_paid_task(funded_customer, no_enqueue, settings,
+def test_a_download_that_fails_twice_completes_the_job_with_one_paid_task(funded_customer, no_enqueue, drive, settings,
                                                                          kling_stub):
     settings.AI_PROVIDER = "real"
     kling_stub.script("flaky_download")
     job = services.submit_job(customer=funded_customer, kind="video_text", prompt="surf", duration=5)
-    assert run_job(job.pk) == "completed"
+    assert drive(job.pk) == "completed"
     assert len([r for r in kling_stub.requests if r["method"] == "POST"]) == 1
     assert transfers_of(job, TransferKind.POST) == 1
     assert get_balance(funded_customer) == 100_000 - 5000 and find_drift() == []
 
 
-def test_a_refused_result_url_fails_the_job_refunded_with_the_customers_message(no_enqueue, settings, kling_stub):
+def test_a_refused_result_url_fails_the_job_refunded_with_the_customers_message(no_enqueue, drive, settings, kling_stub):
     settings.AI_PROVIDER = "real"
     customer = make_customer(balance=100_000, language="en")
     kling_stub.script("redirect_link_local")
     job = services.submit_job(customer=customer, kind="video_text", prompt="surf", duration=5)
-    assert run_job(job.pk) == "failed"
+    assert drive(job.pk) == "failed"
     job.refresh_from_db()
     assert job.error_code == "unsafe_result_url" and "could not be downloaded" in job.error
     assert job.cost_actual is None and transfers_of(job, TransferKind.VOID) == 1
@@ -369,18 +369,23 @@ def test_cancel_while_processing_refunds_and_the_worker_stops_without_charging(n
 # --- recovery and clean-up -----------------------------------------------------------------
 
 
-def test_reaper_fails_and_refunds_a_job_whose_heartbeat_stopped(funded_customer, no_enqueue, settings, finished_jobs,
-                                                               django_capture_on_commit_callbacks):
-    settings.JOB_HEARTBEAT_TIMEOUT = 60
+def test_reaper_tries_a_job_whose_heartbeat_stopped_again_then_fails_and_refunds_it(
+        funded_customer, no_enqueue, settings, finished_jobs, django_capture_on_commit_callbacks):
+    settings.JOB_HEARTBEAT_TIMEOUT, settings.JOB_MAX_ATTEMPTS = 60, 2
     stuck = services.submit_job(customer=funded_customer, kind="image", prompt="stuck")
     alive = services.submit_job(customer=funded_customer, kind="image", prompt="alive")
-    services.claim_job(job_id=stuck.pk)
+    no_enqueue.clear()
     services.claim_job(job_id=alive.pk)
-    Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
-    with django_capture_on_commit_callbacks(execute=True):
-        report = services.reap_stuck_jobs()
-    assert report.failed == 1
-    stuck.refresh_from_db()
+    for attempt in (1, 2):
+        assert services.claim_job(job_id=stuck.pk).attempts == attempt
+        Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+        with django_capture_on_commit_callbacks(execute=True):
+            report = services.reap_stuck_jobs()
+        stuck.refresh_from_db()
+        if attempt == 1:  # its worker died mid-call: tried again, the money still held
+            assert (report.requeued, report.failed) == (1, 0) and stuck.status == JobStatus.PENDING
+            assert no_enqueue == [(stuck.pk, "image")] and get_held(funded_customer) == 3000
+    assert (report.requeued, report.failed) == (0, 1)
     assert stuck.status == JobStatus.FAILED and stuck.error_code == "stuck" and stuck.error
     assert Job.objects.get(pk=alive.pk).status == JobStatus.PROCESSING
     assert get_held(funded_customer) == 1500  # only the live job still holds

@@ -127,14 +127,14 @@ def test_a_video_is_sent_with_the_width_height_and_duration_read_from_the_file(s
     assert {key: sent["video"][key] for key in ("width", "height", "duration")} == {"width": 360, "height": 640, "duration": 3}
 
 
-def test_a_video_that_cannot_be_read_is_sent_without_size_and_length(sandbox, settings):
+def test_a_video_that_cannot_be_read_is_sent_without_size_and_length(sandbox, settings, drive):
     customer = make_customer(balance=100_000, language="en")
     # The Kling stub's "video" is bytes no player (nor ffmpeg) can read.
     with KlingStub() as kling_stub:
         settings.AI_PROVIDER, settings.KLING_API_URL = "real", kling_stub.url
         settings.KLING_API_KEY, settings.KLING_POLL_INTERVAL = f"{kling_stub.access_key}:{kling_stub.secret_key}", 0.01
         job = services.submit_job(customer=customer, kind="video_text", prompt="waves", duration=5)
-        assert run_job(job.pk) == "completed"
+        assert drive(job.pk) == "completed"
     job.refresh_from_db()
     assert job.provider == "kling" and job.result_info == [{}]
     row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")

@@ -4,8 +4,12 @@ from jobs.services import reap_stuck_jobs
 
 
 class Command(BaseCommand):
-    help = "Fail and refund jobs whose worker stopped beating; enqueue again pending jobs whose message was lost."
+    help = ("Resume overdue polls and tries, try again jobs whose worker died (up to JOB_MAX_ATTEMPTS), fail and "
+            "refund the rest and the jobs that waited JOB_QUEUE_TIMEOUT for a slot; enqueue again lost pending jobs.")
 
     def handle(self, *args, **options):
         report = reap_stuck_jobs()
-        self.stdout.write(f"failed and refunded: {report.failed}; enqueued again: {report.requeued}")
+        self.stdout.write(
+            f"failed and refunded: {report.failed}; enqueued again: {report.requeued}; "
+            f"resumed: {report.resumed}; waited too long: {report.expired}"
+        )
