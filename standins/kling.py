@@ -152,8 +152,9 @@ class KlingStub(StubServer):
     def __init__(self, *, access_key: str = "test-access-key", secret_key: str = "test-secret-key-of-32-characters",
                  task_seconds: float | None = None, max_parallel: int | None = None,
                  requests_per_minute: int | None = DEFAULT_REQUESTS_PER_MINUTE,
-                 callback_timeout: float = 2.0, callback_threads: int = 4, **kwargs):
+                 callback_timeout: float = 2.0, callback_threads: int = 4, video: bytes = STUB_VIDEO, **kwargs):
         super().__init__(requests_per_minute=requests_per_minute, **kwargs)
+        self.video_bytes = video  # STUB_VIDEO, or a real MP4 when the product should probe one
         self.access_key = access_key
         self.secret_key = secret_key
         self.task_seconds = task_seconds
@@ -367,8 +368,8 @@ class KlingStub(StubServer):
         if behaviour in redirects and not url.query:
             return 302, StreamedBody((b"",), headers=(("Location", redirects[behaviour]),)), "text/plain", 0
         if behaviour == "slow_download":
-            pieces = tuple(STUB_VIDEO[i:i + 8] for i in range(0, len(STUB_VIDEO), 8))
+            pieces = tuple(self.video_bytes[i:i + 8] for i in range(0, len(self.video_bytes), 8))
             return 200, StreamedBody(pieces, pause=self.slow_seconds / len(pieces)), "video/mp4", 0
         if behaviour == "unsized_download":
-            return 200, StreamedBody((STUB_VIDEO[:40], STUB_VIDEO[40:]), sized=False), "video/mp4", 0
-        return 200, STUB_VIDEO, "video/mp4", 0
+            return 200, StreamedBody((self.video_bytes[:40], self.video_bytes[40:]), sized=False), "video/mp4", 0
+        return 200, self.video_bytes, "video/mp4", 0

@@ -18,17 +18,8 @@ def call(stub: GeminiStub) -> requests.Response:
 
 
 @pytest.fixture
-def gemini():
-    started = []
-
-    def start(**options) -> GeminiStub:
-        stub = GeminiStub(**options).start()
-        started.append(stub)
-        return stub
-
-    yield start
-    for stub in started:
-        stub.stop()
+def gemini(start_stub):
+    return lambda **options: start_stub(GeminiStub, **options)
 
 
 def test_calls_over_the_concurrency_limit_are_429_resource_exhausted_at_once(gemini):

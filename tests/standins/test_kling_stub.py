@@ -37,17 +37,8 @@ class Client:
 
 
 @pytest.fixture
-def kling():
-    started = []
-
-    def start(**options) -> Client:
-        stub = KlingStub(**options).start()
-        started.append(stub)
-        return Client(stub)
-
-    yield start
-    for stub in started:
-        stub.stop()
+def kling(start_stub):
+    return lambda **options: Client(start_stub(KlingStub, **options))
 
 
 @pytest.fixture
@@ -102,13 +93,14 @@ def test_an_unknown_id_is_404_code_1203_and_the_endpoint_must_match(kling):
 
 
 def test_by_default_the_second_poll_finishes_a_task_with_its_video(kling):
-    client = kling()
+    client = kling(video=b"an mp4 of the caller's choice")
     task_id = client.create().json()["data"]["task_id"]
     assert client.get(task_id).json()["data"]["task_status"] == "processing"
     done = client.get(task_id).json()["data"]
     assert done["task_status"] == "succeed"
     video = requests.get(done["task_result"]["videos"][0]["url"], timeout=5)
     assert video.status_code == 200 and video.headers["Content-Type"] == "video/mp4"
+    assert video.content == b"an mp4 of the caller's choice"
 
 
 def test_with_a_task_duration_the_clock_finishes_the_task_unpolled(kling):

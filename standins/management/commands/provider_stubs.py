@@ -1,5 +1,6 @@
 """``manage.py provider_stubs``: the Gemini and Kling stubs in one process, for benchmarks and trials."""
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -32,13 +33,16 @@ class Command(BaseCommand):
                             help="tasks submitted or processing before 429 code 1303 (0: no limit)")
         parser.add_argument("--kling-rpm", type=int, default=KLING_RPM,
                             help="requests per minute before 429 code 1302 (0: no limit)")
+        parser.add_argument("--kling-video", type=Path, default=None,
+                            help="an MP4 file every task delivers (default: a few bytes no player reads)")
 
     def handle(self, *args, host, gemini_port, kling_port, gemini_latency, gemini_max_concurrent, gemini_rpm,
-               kling_task_seconds, kling_max_parallel, kling_rpm, **options):
+               kling_task_seconds, kling_max_parallel, kling_rpm, kling_video, **options):
         gemini = GeminiStub(host=host, port=gemini_port, latency=gemini_latency, record_requests=False,
                             max_concurrent=limit(gemini_max_concurrent), requests_per_minute=limit(gemini_rpm))
         kling = KlingStub(host=host, port=kling_port, task_seconds=kling_task_seconds, record_requests=False,
-                          max_parallel=limit(kling_max_parallel), requests_per_minute=limit(kling_rpm))
+                          max_parallel=limit(kling_max_parallel), requests_per_minute=limit(kling_rpm),
+                          **({"video": kling_video.read_bytes()} if kling_video else {}))
         gemini.start(), kling.start()
         self.stdout.write(f"Gemini stub on {gemini.url}: GEMINI_API_URL={gemini.url} NANO_BANANA_API_KEY={gemini.api_key}")
         self.stdout.write(f"Kling stub on {kling.url}: KLING_API_URL={kling.url} "
