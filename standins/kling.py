@@ -23,7 +23,8 @@ Kling's business codes beside the HTTP status.
   callbacks_sent, callbacks_failed.
 
 Scripted behaviours (per created task): success, safety, rate_limit, concurrency_limit,
-server_error, billing, task_failed, timeout, malformed, expired_url, poll_error (one 500 on a
+server_error, billing, task_failed, timeout, slow_create (the task is created, the answer comes
+``slow_seconds`` later), malformed, expired_url, poll_error (one 500 on a
 poll, then success), poll_down (every poll 500). The task's video URL: flaky_download (500
 twice, then the video), redirect_home (a relative redirect to itself, then the video),
 redirect_private / redirect_link_local (a redirect to 10.0.0.7 / 169.254.169.254),
@@ -264,9 +265,11 @@ class KlingStub(StubServer):
             if refused:
                 return refused
             task = self._new_task(endpoint, behaviour, external_id, callback_url)
+            # slow_create: the task is made (and paid) at once, the answer comes slow_seconds later.
             return self.answer(200, 0, "SUCCESS", {key: value for key, value in self.task_data(task).items()
                                                    if key in ("task_id", "task_status", "task_info", "created_at",
-                                                              "updated_at")})
+                                                              "updated_at")},
+                               delay=self.slow_seconds if behaviour == "slow_create" else 0)
 
     def refusal(self, behaviour: str):
         """A scripted create that makes no task, or None."""

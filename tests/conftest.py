@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from tests.helpers import RUB_5000, make_customer
@@ -65,13 +67,20 @@ def drive(monkeypatch):
     from jobs import queueing, tasks
 
     runs: list[tuple[str, int, int | None]] = []
-    monkeypatch.setattr(queueing, "schedule",
-                        lambda run, job_id, kind, *, delay, due_ms=None: runs.append((run, job_id, due_ms)) or "test")
+    delays: dict[tuple, float] = {}
+
+    def record(run, job_id, kind, *, delay, due_ms=None):
+        runs.append((run, job_id, due_ms))
+        delays[(run, job_id, due_ms)] = delay
+        return "test"
+
+    monkeypatch.setattr(queueing, "schedule", record)
 
     def run(job_id: int, *, steps: int = 200) -> str:
         outcome = tasks.run_job(job_id)
         while runs and steps:
-            what, scheduled_id, due_ms = runs.pop(0)
+            what, scheduled_id, due_ms = scheduled = runs.pop(0)
+            time.sleep(min(delays.get(scheduled, 0.0), 0.5))  # a provider stub's task takes real time
             outcome = (tasks.poll_job if what == "poll" else tasks.run_job)(scheduled_id, due_ms)
             steps -= 1
         assert steps, f"job {job_id} was still being polled"

@@ -12,7 +12,7 @@ a job: a provider slot, claim, provider call, store, charge or refund, announce)
 (a provider task followed by short polls), ``recovery`` (the reaper, lost queue messages, old
 files).
 """
-from .polling import callback_url, external_id, job_id_from_callback, poll_job, poll_soon
+from .polling import callback_token, callback_url, external_id, job_id_from_callback, obtain_task, poll_job, poll_soon
 from .recovery import STUCK_MESSAGE, ReapReport, cleanup_results, reap_stuck_jobs, resume_pending_jobs
 from .submit import CheckedInput, cancel_job, check_job_input, quote_job, retry_job, submit_job
 from .workflow import (
@@ -29,10 +29,12 @@ from .workflow import (
 )
 
 __all__ = [
+    "callback_token",
     "callback_url",
     "expire_job",
     "external_id",
     "job_id_from_callback",
+    "obtain_task",
     "poll_job",
     "poll_soon",
     "INTERNAL_MESSAGE",

@@ -67,11 +67,16 @@ def external_id(job: Job) -> str:
     return f"{settings.KLING_EXTERNAL_ID_PREFIX}-{job.pk}"
 
 
+def callback_token(job: Job) -> str:
+    """The job id signed with SECRET_KEY: nobody else can make genbot poll a job of their choosing."""
+    return signing.Signer(salt=CALLBACK_SALT).sign(str(job.pk))
+
+
 def callback_url(job: Job) -> str:
     """Where the provider POSTs the task's status changes; "" without ``PUBLIC_BASE_URL``."""
     if not settings.PUBLIC_BASE_URL:
         return ""
-    return f"{settings.PUBLIC_BASE_URL}/webhook/kling/{signing.Signer(salt=CALLBACK_SALT).sign(str(job.pk))}"
+    return f"{settings.PUBLIC_BASE_URL}/webhook/kling/{callback_token(job)}"
 
 
 def job_id_from_callback(token: str) -> int | None:

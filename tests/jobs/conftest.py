@@ -72,13 +72,16 @@ def clean_queues():
         for name in QUEUES:
             queue = django_rq.get_queue(name)
             queue.empty()
-            for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry):
+            for registry in (queue.started_job_registry, queue.failed_job_registry, queue.finished_job_registry,
+                             queue.scheduled_job_registry):
                 for job_id in registry.get_job_ids():
                     try:
                         RQJob.fetch(job_id, connection=queue.connection).delete()
                     except NoSuchJobError:
                         pass
                 queue.connection.delete(registry.key)
+            # A worker SIGKILLed by an earlier test leaves its scheduler lock for a minute.
+            queue.connection.delete(f"rq:scheduler-lock:{name}")
     empty()
     yield
     empty()
@@ -117,10 +120,13 @@ def kling_stub(settings):
         yield stub
 
 
-def start_worker(*queues: str, burst: bool = False, **env) -> subprocess.Popen:
-    """A real ``manage.py rqworker`` process (the project's worker class)."""
+def start_worker(*queues: str, burst: bool = False, scheduler: bool = False, **env) -> subprocess.Popen:
+    """A real ``manage.py rqworker`` process (the project's worker class); ``scheduler``: it also
+    runs RQ's scheduler (the scheduled tries and polls)."""
     args = [sys.executable, "manage.py", "rqworker", *(queues or QUEUES)]
     if burst:
         args.append("--burst")
+    if scheduler:
+        args.append("--with-scheduler")
     return subprocess.Popen(args, cwd=ROOT, env=subprocess_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
