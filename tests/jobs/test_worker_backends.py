@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def output_of(process: subprocess.Popen) -> str:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
-    return process.communicate(timeout=10)[0].decode(errors="replace")
+    return (process.communicate(timeout=10)[0] or b"").decode(errors="replace")
 
 
 def stop_gracefully(process: subprocess.Popen, timeout: float = 30) -> bool:
@@ -192,3 +192,44 @@ def test_a_worker_pool_whose_redis_restarts_takes_jobs_again(private_redis, monk
     output = log.read_text(errors="replace")
     assert stopped, output  # and a pool that lived through all that still stops on SIGTERM
     assert find_drift() == [], output
+
+
+def test_a_pool_stopped_with_sigterm_finishes_the_jobs_in_hand(clean_queues, tmp_path):
+    """systemd's KillMode=mixed: SIGTERM to the pool only, which gives each worker one SIGINT."""
+    customer = make_customer(balance=100_000)
+    log = tmp_path / "pool.log"
+    pool = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker-pool", "images", "--num-workers", "2"],
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=subprocess_env(FAKE_PROVIDER_LATENCY=3),
+    )
+    try:
+        jobs = [services.submit_job(customer=customer, kind="image", prompt=f"in hand {i}") for i in range(2)]
+        wait_until(lambda: Job.objects.filter(status=JobStatus.PROCESSING).count() == 2, timeout=60,
+                   message="both workers to take a job (two picture calls at once)")
+        pool.send_signal(signal.SIGTERM)
+        assert pool.wait(timeout=60) == 0, log.read_text(errors="replace")
+    finally:
+        output_of(pool)
+    assert all(completed(job) for job in jobs), log.read_text(errors="replace")
+    assert get_held(customer) == 0 and find_drift() == []
+
+
+def test_an_rq_time_out_still_stops_a_job_in_the_non_forking_worker(clean_queues, monkeypatch):
+    customer = make_customer(balance=10_000)
+    with monkeypatch.context() as patched:
+        patched.setattr(queueing, "enqueue_job", lambda job_id, kind: "test")
+        slow = services.submit_job(customer=customer, kind="image", prompt="too slow")
+        quick = services.submit_job(customer=customer, kind="image", prompt="next in line")
+    queue = django_rq.get_queue("images")
+    queue.enqueue(queueing.TASK_PATH, slow.pk, job_timeout=1)
+    queue.enqueue(queueing.TASK_PATH, quick.pk, job_timeout=30)
+    worker = start_worker("images", FAKE_PROVIDER_LATENCY=3)
+    try:
+        wait_until(lambda: completed(quick), timeout=60, message="the job after the timed-out one")
+    finally:
+        output = output_of(worker)
+    slow.refresh_from_db()
+    assert slow.status == JobStatus.FAILED and slow.error_code == "internal", output
+    assert "JobTimeoutException" in output
+    assert get_held(customer) == 0 and find_drift() == []
