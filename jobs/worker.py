@@ -30,6 +30,12 @@ Redis connection; workers try to start it again at each maintenance pass, every
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+
 from django.conf import settings
 from rq.job import Job as RQJob
 from rq.queue import Queue
@@ -38,10 +44,29 @@ from rq.worker import SimpleWorker
 from genbot import dbhygiene
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_the_pool() -> None:
+    """In a worker forked by ``rqworker-pool``: a warm shutdown when the pool dies (even by SIGKILL).
+
+    Without it the workers of a killed pool live on as orphans that nobody stops, beside the
+    workers of the pool started in its place. Linux only; elsewhere the service manager's
+    process group does it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent.pid:  # the pool died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class JobWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", settings.JOB_WORKER_MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        stop_with_the_pool()
 
     def perform_job(self, job: RQJob, queue: Queue) -> bool:
         dbhygiene.before_unit_of_work()

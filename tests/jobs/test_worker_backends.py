@@ -233,3 +233,21 @@ def test_an_rq_time_out_still_stops_a_job_in_the_non_forking_worker(clean_queues
     assert slow.status == JobStatus.FAILED and slow.error_code == "internal", output
     assert "JobTimeoutException" in output
     assert get_held(customer) == 0 and find_drift() == []
+
+
+def test_the_workers_of_a_pool_killed_with_sigkill_stop_too(clean_queues, tmp_path):
+    log = tmp_path / "pool.log"
+    pool = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker-pool", "images", "--num-workers", "2"],
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, env=subprocess_env(),
+    )
+    group = os.getpgid(pool.pid)
+    members = lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True).stdout.split()  # noqa: E731
+    try:
+        wait_until(lambda: len(members()) >= 3, timeout=60, message="the pool and its two workers")
+        pool.kill()  # the pool alone, as the OOM killer would
+        pool.wait(10)
+        wait_until(lambda: not members(), timeout=30, message="the orphaned workers to stop")
+    finally:
+        if members():
+            os.killpg(group, signal.SIGKILL)
