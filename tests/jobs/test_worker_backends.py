@@ -29,6 +29,14 @@ def output_of(process: subprocess.Popen) -> str:
     return (process.communicate(timeout=10)[0] or b"").decode(errors="replace")
 
 
+def start_pool(log, *queues: str, workers: int = 2, **env) -> subprocess.Popen:
+    """``manage.py rqworker-pool`` as deployed; its output to the file ``log`` (a pipe would fill up)."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker-pool", *queues, "--num-workers", str(workers)],
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, env=subprocess_env(**env),
+    )
+
+
 def stop_gracefully(process: subprocess.Popen, timeout: float = 30) -> bool:
     """SIGTERM to the process group, as systemd sends; did it exit 0 in time?"""
     if process.poll() is None:
@@ -149,12 +157,9 @@ def private_redis(settings):
 
 def test_a_worker_pool_whose_redis_restarts_takes_jobs_again(private_redis, monkeypatch, tmp_path):
     customer = make_customer(balance=100_000)
-    log = tmp_path / "pool.log"  # a file, not a pipe: the pool logs every reconnection attempt
-    pool = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker-pool", "images", "videos", "default", "--num-workers", "2"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        env=subprocess_env(REDIS_URL=private_redis.url, FAKE_PROVIDER_LATENCY=1, JOB_WORKER_MAINTENANCE_INTERVAL=1),
-    )
+    log = tmp_path / "pool.log"
+    pool = start_pool(log, "images", "videos", "default", REDIS_URL=private_redis.url, FAKE_PROVIDER_LATENCY=1,
+                      JOB_WORKER_MAINTENANCE_INTERVAL=1)
 
     def restart_redis() -> None:
         private_redis.kill()  # with all its data: no save, no append-only file
@@ -198,11 +203,7 @@ def test_a_pool_stopped_with_sigterm_finishes_the_jobs_in_hand(clean_queues, tmp
     """systemd's KillMode=mixed: SIGTERM to the pool only, which gives each worker one SIGINT."""
     customer = make_customer(balance=100_000)
     log = tmp_path / "pool.log"
-    pool = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker-pool", "images", "--num-workers", "2"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        env=subprocess_env(FAKE_PROVIDER_LATENCY=3),
-    )
+    pool = start_pool(log, "images", FAKE_PROVIDER_LATENCY=3)
     try:
         jobs = [services.submit_job(customer=customer, kind="image", prompt=f"in hand {i}") for i in range(2)]
         wait_until(lambda: Job.objects.filter(status=JobStatus.PROCESSING).count() == 2, timeout=60,
@@ -237,10 +238,7 @@ def test_an_rq_time_out_still_stops_a_job_in_the_non_forking_worker(clean_queues
 
 def test_the_workers_of_a_pool_killed_with_sigkill_stop_too(clean_queues, tmp_path):
     log = tmp_path / "pool.log"
-    pool = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker-pool", "images", "--num-workers", "2"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, env=subprocess_env(),
-    )
+    pool = start_pool(log, "images")
     group = os.getpgid(pool.pid)
     members = lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True).stdout.split()  # noqa: E731
     try:
