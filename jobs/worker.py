@@ -17,7 +17,11 @@ connection each time. What the fork gave for free, this class does on purpose:
   runs, and raises ``JobTimeoutException`` inside it (``run_job`` fails and refunds the job).
 - **SIGTERM (or SIGINT from ``rqworker-pool``)** is RQ's warm shutdown: the job in hand finishes,
   no other is taken, the process exits 0. A second signal more than a second later is a cold
-  shutdown (``SystemExit`` inside the job; the reaper takes the job).
+  shutdown (``SystemExit`` inside the job; the reaper takes the job). Python runs signal handlers
+  in the main thread only, and a signal the kernel gives another thread (RQ's pubsub thread, the
+  heartbeat thread) wakes no wait of the main thread: those threads block the shutdown signals,
+  and the main thread waits for a job at most ``DEQUEUE_TIMEOUT`` seconds at a time (RQ's 405 s
+  wait kept an idle worker deaf to SIGTERM for minutes now and then).
 - **Memory** is not given back between jobs as a dying horse would give it; the process stays
   at its high-water mark (see README "Workers").
 
@@ -31,6 +35,7 @@ Redis connection; workers try to start it again at each maintenance pass, every
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import multiprocessing
 import os
 import signal
@@ -45,6 +50,9 @@ from genbot import dbhygiene
 
 
 PR_SET_PDEATHSIG = 1
+SHUTDOWN_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# Seconds the worker waits on Redis for a job before it looks around (RQ: worker_ttl - 15, 405 s).
+DEQUEUE_TIMEOUT = 5
 
 
 def stop_with_the_pool() -> None:
@@ -67,6 +75,24 @@ class JobWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", settings.JOB_WORKER_MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
         stop_with_the_pool()
+        # `kill -USR1 <pid>` prints every thread's stack: what a stuck worker is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # A shutdown signal the kernel hands to another thread of this process interrupts no
+        # system call of the main thread, which runs Python's handlers: the main thread must
+        # come back from its wait for a job often enough to run them.
+        return min(DEQUEUE_TIMEOUT, super().dequeue_timeout)
+
+    def subscribe(self):
+        # RQ's pubsub thread inherits the signal mask of the thread that starts it: with the
+        # shutdown signals blocked there, the kernel hands them to the main thread.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
+        try:
+            super().subscribe()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def perform_job(self, job: RQJob, queue: Queue) -> bool:
         dbhygiene.before_unit_of_work()

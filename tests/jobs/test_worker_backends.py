@@ -193,6 +193,8 @@ def test_a_worker_pool_whose_redis_restarts_takes_jobs_again(private_redis, monk
     finally:
         stopped = stop_gracefully(pool)
         if not stopped:
+            os.killpg(pool.pid, signal.SIGUSR1)  # the workers print their stacks (jobs.worker), for the report
+            time.sleep(1)
             os.killpg(pool.pid, signal.SIGKILL)
     output = log.read_text(errors="replace")
     assert stopped, output  # and a pool that lived through all that still stops on SIGTERM
@@ -245,7 +247,15 @@ def test_the_workers_of_a_pool_killed_with_sigkill_stop_too(clean_queues, tmp_pa
         wait_until(lambda: len(members()) >= 3, timeout=60, message="the pool and its two workers")
         pool.kill()  # the pool alone, as the OOM killer would
         pool.wait(10)
-        wait_until(lambda: not members(), timeout=30, message="the orphaned workers to stop")
+        try:
+            gone = wait_until(lambda: not members(), timeout=30, message="the orphaned workers to stop")
+        except AssertionError:
+            gone = False
+        left = subprocess.run(["ps", "-o", "pid,ppid,stat,cmd", "-g", str(group)], capture_output=True, text=True).stdout
+        if not gone:
+            os.killpg(group, signal.SIGUSR1)  # their stacks, for the report
+            time.sleep(1)
     finally:
         if members():
             os.killpg(group, signal.SIGKILL)
+    assert gone, left + log.read_text(errors="replace")
