@@ -338,9 +338,14 @@ if JOB_S3_BUCKET:
             "querystring_expire": env.int("JOB_S3_URL_EXPIRE", default=3600),
         },
     }
-# The RQ worker class for every worker (and the benchmark): SimpleWorker runs jobs in the
-# worker process itself (no fork per job), so a killed worker takes its job with it.
-RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="rq.worker.SimpleWorker")}
+# The RQ worker class for every worker (and the benchmark): jobs.worker.JobWorker runs jobs in the
+# worker process itself (no fork per job) and gives each job working database connections.
+RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="jobs.worker.JobWorker")}
+# Worker processes of one `rqworker-pool` (bin/run, genbot-worker@.service, the benchmark).
+JOB_WORKERS = env.int("JOB_WORKERS", default=4)
+# Seconds between a worker's maintenance passes (RQ's default is 600): registry clean-up, and a
+# new scheduler process (enqueue_in) when the one holding the lock died, e.g. with its Redis.
+JOB_WORKER_MAINTENANCE_INTERVAL = env.int("JOB_WORKER_MAINTENANCE_INTERVAL", default=30)
 # Repeating tasks run by `manage.py run_periodic`: (dotted path, queue, seconds or cron string).
 # Dotted paths, so jobs imports no other app; an entry that does not import is logged and skipped.
 PERIODIC_TASKS = [

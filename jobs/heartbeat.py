@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 
@@ -68,6 +69,8 @@ class HeartbeatMonitor:
             self.running.pop(run.job.pk, None)
 
     def _loop(self) -> None:
+        # Shutdown signals are for the main thread (the worker's handlers); see jobs/worker.py.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         last = time.monotonic()
         while not self.stopped.is_set():
             # Short naps, so a changed interval (tests) takes effect at once.

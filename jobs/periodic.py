@@ -3,8 +3,10 @@
 Each entry is ``(dotted path, queue name, schedule)``, the schedule being seconds (an int) or a
 cron string. Entries are dotted paths so jobs imports no other app; one that does not import
 (an app not deployed yet) is logged and skipped, never fatal. ``manage.py run_periodic``
-registers them with RQ's cron scheduler, which enqueues each when due, so any worker runs it;
-without Redis it calls them itself in a small loop.
+registers them with RQ's cron scheduler, which enqueues each when due, so any worker runs it
+(``jobs.worker.JobWorker``: fresh database connections around each job); without Redis it calls
+them itself in a small loop, each call bracketed the same way (``genbot.dbhygiene``), so a
+dropped database connection fails at most the one call it broke, never the loop.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from croniter import croniter
 from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from genbot import dbhygiene
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +82,8 @@ def run_due(tasks: list[PeriodicTask], *, now: datetime | None = None) -> list[s
                 task.next_run = now.timestamp()  # interval tasks run once at start, like RQ's
         if now.timestamp() >= task.next_run:
             try:
-                task.func()
+                with dbhygiene.unit_of_work():
+                    task.func()
             except Exception:  # noqa: BLE001 - one failing task must not stop the others
                 logger.exception("periodic task %s failed", task.path)
             task.plan_next(now)
