@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its ordinals ("3rd", "3-й") in the customers' languages: a job's place in line.
+    "django.contrib.humanize",
     "django_rq",
     "axes",
     "billing",
@@ -200,6 +202,8 @@ TELEGRAM_SENDER_THREADS = env.int("TELEGRAM_SENDER_THREADS", default=16)
 BOT_RATE_LIMIT = env.int("BOT_RATE_LIMIT", default=10)
 BOT_FLOOD_LIMIT = env.int("BOT_FLOOD_LIMIT", default=30)
 BOT_RATE_WINDOW = env.int("BOT_RATE_WINDOW", default=60)
+# Seconds at least between two progress edits (progress, place in line) in one chat; 0: no pause.
+BOT_PROGRESS_EDIT_INTERVAL = env.float("BOT_PROGRESS_EDIT_INTERVAL", default=3.0)
 BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
 
 # --- payments ---------------------------------------------------------------------------------

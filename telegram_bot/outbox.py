@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from genbot.redis_client import REDIS_ERRORS, get_client
 
 from telegram_bot.messages import edit_message, text_message
 from telegram_bot.models import OutboxMessage, OutboxStatus
@@ -115,9 +120,37 @@ def topic_message(chat_id: int, topic: str, text: str, *, reply_markup: dict | N
     return row
 
 
-def enqueue_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
-    """Edit the message ``of`` sent (or will send); pending edits of it collapse into the newest."""
-    return enqueue(edit_message(of, text, reply_markup=reply_markup), coalesce_key=f"edit:{of.pk}")
+def enqueue_progress_edit(of: OutboxMessage, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
+    """Edit the progress message ``of`` sent (or will send); pending edits of it collapse into the newest.
+
+    A job's progress and place in line change often: one chat gets such an edit at most once
+    every ``BOT_PROGRESS_EDIT_INTERVAL`` seconds; a later one waits (``next_attempt_at``) and
+    the ones after it collapse into it, so the chat sees the newest state, a little later.
+    """
+    row = edit_message(of, text, reply_markup=reply_markup)
+    row.next_attempt_at = _progress_edit_slot(of.chat_id)
+    return enqueue(row, coalesce_key=f"edit:{of.pk}")
+
+
+_edit_client = None
+
+
+def _progress_edit_slot(chat_id: int):
+    """When the chat's next progress edit may go: None for now (or when Redis does not answer)."""
+    global _edit_client
+    interval_ms = int(settings.BOT_PROGRESS_EDIT_INTERVAL * 1000)
+    if interval_ms <= 0:
+        return None
+    try:
+        if _edit_client is None:
+            _edit_client = get_client(role="fast")
+        key = f"genbot:progress-edit:{chat_id}"
+        if _edit_client.set(key, 1, nx=True, px=interval_ms):
+            return None
+        wait_ms = max(_edit_client.pttl(key), 0)
+    except REDIS_ERRORS:
+        return None
+    return timezone.now() + timedelta(milliseconds=wait_ms)
 
 
 def drop_pending_edits(of: OutboxMessage) -> int:

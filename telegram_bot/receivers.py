@@ -43,7 +43,9 @@ def on_job_progress(sender, job, progress, **kwargs):
         return
     with translation.override(job.customer.language):
         message = _progress_message(job)
-        outbox.enqueue_edit(message, texts.job_progress(job, progress), reply_markup=keyboards.cancel_job(job.pk))
+        text = texts.job_progress(job, progress)
+        if message.params.get("text") != text:  # a message written just now already says it
+            outbox.enqueue_progress_edit(message, text, reply_markup=keyboards.cancel_job(job.pk))
 
 
 @receiver(job_finished, dispatch_uid="telegram_bot.job_finished")

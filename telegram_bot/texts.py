@@ -8,6 +8,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import ordinal
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -259,10 +260,23 @@ def job_progress(job, progress: int | None = None) -> str:
     progress = job.progress if progress is None else progress
     head = _("%(what)s #%(id)s") % {"what": kind_name(job.kind), "id": job.pk}
     if job.status == "pending":
-        state = _("⏳ In the queue…")
+        state = "⏳ " + (queue_place(job) or _("In the queue…"))
     else:
         state = _("⚙️ Generating…")
     return f"{head}\n{state}\n{progress_bar(progress)}"
+
+
+def queue_place(job) -> str:
+    """"3rd in line, about 2 min" for a job waiting for a provider slot; "" for any other."""
+    if job.status != "pending" or not job.queue_position:
+        return ""
+    seconds = job.queue_eta or 0
+    if seconds < 60:
+        wait = _("less than a minute")
+    else:
+        minutes = -(-seconds // 60)
+        wait = _("about %(minutes)s min") % {"minutes": minutes}
+    return _("%(place)s in line, %(wait)s") % {"place": ordinal(job.queue_position), "wait": wait}
 
 
 def job_completed(job) -> str:
@@ -295,7 +309,8 @@ def jobs_list(jobs) -> str:
         return _("You have no running jobs.")
     lines = [_("Your running jobs:")]
     for job in jobs:
-        lines.append(f"#{job.pk} {kind_name(job.kind)} — {progress_bar(job.progress)}")
+        place = queue_place(job)
+        lines.append(f"#{job.pk} {kind_name(job.kind)} — {place or progress_bar(job.progress)}")
     return "\n".join(lines)
 
 

@@ -91,13 +91,20 @@ def drive(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def no_progress_edit_pause(settings):
+    """Progress edits go at once (the pause between them is tested where it is the subject)."""
+    settings.BOT_PROGRESS_EDIT_INTERVAL = 0
+
+
+@pytest.fixture(autouse=True)
 def no_leftover_job_keys():
-    """Provider slots and finishing claims are keyed by job id, and ids repeat across runs."""
+    """Provider slots, finishing claims and edit pauses are keyed by ids that repeat across runs."""
     from jobs import quota
 
     def clear():
         client = quota.client()
-        keys = [*client.scan_iter("genbot:quota:*", count=500), *client.scan_iter("genbot:finishing:*", count=500)]
+        keys = [key for pattern in ("genbot:quota:*", "genbot:finishing:*", "genbot:progress-edit:*")
+                for key in client.scan_iter(pattern, count=500)]
         if keys:
             client.delete(*keys)
 

@@ -53,7 +53,7 @@ def test_a_completed_job_edits_its_progress_message_to_the_final_state_and_drops
     customer = make_customer(balance=10_000, language="en")
     job = services.submit_job(customer=customer, kind="image", prompt="a lighthouse")
     progress = outbox.topic_message(customer.telegram_id, f"job:{job.pk}", "queued")
-    outbox.enqueue_edit(progress, "40%")
+    outbox.enqueue_progress_edit(progress, "40%")
     assert run_job(job.pk) == "completed"
     rows = list(OutboxMessage.objects.filter(chat_id=customer.telegram_id).order_by("id"))
     assert [row.method for row in rows] == ["sendMessage", "editMessageText", "sendPhoto"]

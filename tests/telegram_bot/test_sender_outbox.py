@@ -99,7 +99,7 @@ def test_outbox_rows_of_one_chat_go_out_in_order_and_progress_edits_collapse(san
     delivery = OutboxDelivery(threads=4, poll_interval=0.05)
     first = outbox.topic_message(9001, "job:1", "progress 0%")
     for percent in (10, 20, 30, 40):
-        outbox.enqueue_edit(first, f"progress {percent}%")
+        outbox.enqueue_progress_edit(first, f"progress {percent}%")
     outbox.enqueue_text(9001, "the result")
     assert OutboxMessage.objects.filter(method="editMessageText", status=OutboxStatus.PENDING).count() == 1
     delivery.start()
