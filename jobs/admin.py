@@ -53,14 +53,15 @@ def describe_options(options: dict) -> str:
 class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "kind", "provider", "status", "progress", "estimate", "charged", "created_at")
     list_filter = ("status", "kind", "provider", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("=id", "prompt", "customer__telegram_id", "customer__username")
+    search_fields = ("=id", "=provider_task_id", "prompt", "customer__telegram_id", "customer__username")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
     actions = ["cancel_selected", "retry_selected"]
     readonly_fields = [f.name for f in Job._meta.fields] + ["result_preview", "options_shown", "estimate", "charged"]
     fieldsets = (
         (None, {"fields": ("customer", "kind", "provider", "prompt", "options_shown", "input_file", "input_mime")}),
-        (_("State"), {"fields": ("status", "progress", "attempts", "error_code", "error", "heartbeat_at",
+        (_("State"), {"fields": ("status", "progress", "attempts", "provider_task_id", "queue_position", "queue_eta",
+                                 "next_check_at", "error_code", "error", "heartbeat_at",
                                   "created_at", "started_at", "completed_at")}),
         (_("Money"), {"fields": ("estimate", "charged", "reservation")}),
         (_("Result"), {"fields": ("result_preview", "result_files", "result_mime", "results_deleted_at")}),
