@@ -11,7 +11,7 @@ from django.utils import timezone
 from genbot import counters
 
 from .. import yookassa_client
-from ..exceptions import ProviderError
+from ..exceptions import PaymentProviderError
 from ..models import Payment, PaymentStatus, Provider, Refund, RefundStatus
 from .refunds import submit_refund, sync_yookassa_refund
 from .topups import mark_payment_canceled
@@ -68,7 +68,7 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
                 result = mark_payment_canceled(payment=payment, reason="not created at YooKassa")
             else:
                 result = apply_remote_payment(payment=payment, remote=yookassa_client.fetch_payment(payment.provider_payment_id))
-        except ProviderError:
+        except PaymentProviderError:
             report.errors += 1
             continue
         except Exception:  # noqa: BLE001 - one broken payment must not stop the batch
@@ -94,7 +94,7 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
                 sync_yookassa_refund(provider_refund_id=refund.provider_refund_id)
             else:
                 submit_refund(refund=refund)
-        except ProviderError:
+        except PaymentProviderError:
             report.errors += 1
         except Exception:  # noqa: BLE001 - see above
             _sync_failed(report, "refund", refund.pk)
