@@ -25,6 +25,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .. import catalog
+from genbot.errors import kind_of
+
 from ..exceptions import JobError
 
 logger = logging.getLogger(__name__)
@@ -60,10 +62,8 @@ class RetryableProviderError(ProviderError):
 def _kind(name: str, base: type[ProviderError], code: str, user_message=None, *, doc: str = "") -> type[ProviderError]:
     """One kind of provider error: ``base`` with its own ``code``, and its own customer message
     when it has one (otherwise the base's)."""
-    attributes = {"__module__": __name__, "__qualname__": name, "__doc__": doc or None, "code": code}
-    if user_message is not None:
-        attributes["user_message"] = user_message
-    return type(name, (base,), attributes)
+    own_message = {} if user_message is None else {"user_message": user_message}
+    return kind_of(base, name, module=__name__, doc=doc, code=code, **own_message)
 
 
 # The same request may succeed later.
