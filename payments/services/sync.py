@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from genbot import counters
+from genbot.tally import Tally
 
 from .. import yookassa_client
 from ..exceptions import PaymentProviderError
@@ -24,16 +24,8 @@ logger = logging.getLogger(__name__)
 SYNC_BATCH = 500
 
 
-@dataclass
-class SyncReport:
-    checked: int = 0
-    succeeded: int = 0
-    canceled: int = 0
-    refunds_checked: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+class SyncReport(Tally):
+    counts = ("checked", "succeeded", "canceled", "refunds_checked", "errors")
 
 
 def _sync_failed(report: SyncReport, kind: str, pk: int) -> None:
