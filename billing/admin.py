@@ -9,7 +9,6 @@ from django.utils.translation import gettext_lazy as _
 from genbot.errors import GenbotError
 
 from . import selectors, staff
-from .exceptions import BillingError
 from .forms import AdjustBalanceForm
 from .models import Account, BalanceAdjustment, Customer, StaffRequestStatus, Transfer
 from .money import format_amount
@@ -45,6 +44,78 @@ class MoneyFieldsMixin:
         return [*super().get_readonly_fields(request, obj), *self.money_displays.values()]
 
 
+def money_column(field: str, description, *, ordering: str | None = None, dash_zero: bool = False):
+    """An admin column (or read-only field) showing the kopecks in ``field`` in roubles through
+    ``billing.money.format_amount``: "—" for None, and for 0 with ``dash_zero``."""
+
+    @admin.display(description=description, ordering=ordering)
+    def column(self, obj):
+        value = getattr(obj, field)
+        return "—" if value is None or (dash_zero and not value) else format_amount(value)
+
+    return column
+
+
+class StaffFormPageMixin:
+    """A staff money form on a page of its own per row (a customer's adjustment, a payment's
+    refund): the URL ``<pk>/<form_page>/``, named ``<app>_<model>_<form_page>``; the permission
+    that opens it (``form_permission``, which an action checks as ``permissions=["form_page"]``);
+    ``open_form_page``, an action's body that opens it for exactly one selected row; and
+    ``form_page_response``, the page (``templates/admin/staff_form_page.html`` and its child).
+    The subclass writes ``form_page_view(request, obj)``: parse the form, call one service."""
+
+    form_page: str
+    form_permission: str
+    choose_one_message = ""
+
+    def has_form_page_permission(self, request) -> bool:
+        return request.user.has_perm(self.form_permission)
+
+    def form_page_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{self.form_page}"
+
+    def get_urls(self):
+        page = path(f"<int:pk>/{self.form_page}/", self.admin_site.admin_view(self._form_page), name=self.form_page_url_name())
+        return [page, *super().get_urls()]
+
+    def get_form_page_queryset(self):
+        return self.model._default_manager.all()
+
+    def _form_page(self, request, pk):
+        if not self.has_form_page_permission(request):
+            raise PermissionDenied
+        return self.form_page_view(request, get_object_or_404(self.get_form_page_queryset(), pk=pk))
+
+    def open_form_page(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, self.choose_one_message, messages.WARNING)
+            return None
+        return redirect(f"admin:{self.form_page_url_name()}", queryset.get().pk)
+
+    def submit_form_page(self, request, obj, form, submit):
+        """For a valid POSTed form, run ``submit()`` (the one service call, which makes a staff
+        request): a refusal goes on the form; a made request is logged on ``obj``, reported
+        (``report_request(request, obj, made)``) and the change page of ``obj`` follows. None:
+        show the page (again)."""
+        if request.method != "POST" or not form.is_valid():
+            return None
+        try:
+            made = submit()
+        except GenbotError as exc:
+            form.add_error(None, str(exc))
+            return None
+        self.log_change(request, obj, f"{made._meta.verbose_name} #{made.pk} ({made.status}): {made.amount} kopecks")
+        self.report_request(request, obj, made)
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)
+
+    def form_page_response(self, request, obj, *, template: str, title, form, **context) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request), "title": title, "object": obj, "form": form,
+            "opts": self.model._meta, **context,
+        }
+        return TemplateResponse(request, template, context)
+
+
 def report_pending(model_admin, request, staff_request) -> None:
     """Tell the member their request is above a limit and waits for a superuser."""
     model_admin.message_user(
@@ -65,14 +136,11 @@ class TransferInline(ReadOnlyAdminMixin, admin.TabularInline):
     max_num = 0
     show_change_link = True
     verbose_name_plural = _("Ledger (newest first)")
-
-    @admin.display(description=_("amount"))
-    def money(self, obj):
-        return format_amount(obj.amount)
+    money = money_column("amount", _("amount"))
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(StaffFormPageMixin, admin.ModelAdmin):
     list_display = ("telegram_id", "username", "first_name", "language", "available", "reserved", "is_blocked", "created_at")
     list_filter = ("is_blocked", "language")
     search_fields = ("telegram_id", "username", "first_name", "last_name")
@@ -81,6 +149,8 @@ class CustomerAdmin(admin.ModelAdmin):
               "available", "reserved", "adjust_link", "created_at", "updated_at")
     inlines = [TransferInline]
     actions = ["adjust_balance_action"]
+    form_page, form_permission = "adjust", "billing.adjust_balance"
+    choose_one_message = _("Choose exactly one customer to adjust.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("wallet")
@@ -105,52 +175,24 @@ class CustomerAdmin(admin.ModelAdmin):
         url = reverse("admin:billing_customer_adjust", args=[obj.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, _("Adjust balance"))
 
-    @admin.action(description=_("Adjust the balance of the selected customer"), permissions=["adjust"])
+    @admin.action(description=_("Adjust the balance of the selected customer"), permissions=["form_page"])
     def adjust_balance_action(self, request, queryset):
-        if queryset.count() != 1:
-            self.message_user(request, _("Choose exactly one customer to adjust."), messages.WARNING)
-            return None
-        return redirect("admin:billing_customer_adjust", queryset.get().pk)
+        return self.open_form_page(request, queryset)
 
-    def has_adjust_permission(self, request):
-        return request.user.has_perm("billing.adjust_balance")
-
-    def get_urls(self):
-        return [
-            path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="billing_customer_adjust"),
-            *super().get_urls(),
-        ]
-
-    def adjust_view(self, request, pk):
-        if not self.has_adjust_permission(request):
-            raise PermissionDenied
-        customer = get_object_or_404(Customer, pk=pk)
+    def form_page_view(self, request, customer):
         form = AdjustBalanceForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                adjustment = staff.staff_adjust_balance(
-                    acting_user=request.user, customer=customer, amount=form.signed_amount(),
-                    reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
-                    idempotency_key=form.cleaned_data["idempotency_key"],
-                )
-            except BillingError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.log_change(request, customer, f"balance adjustment #{adjustment.pk} ({adjustment.status}): {adjustment.amount} kopecks")
-                self._report_adjustment(request, customer, adjustment)
-                return redirect("admin:billing_customer_change", customer.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Adjust balance: %(customer)s") % {"customer": customer},
-            "customer": customer,
-            "available": format_amount(selectors.get_balance(customer)),
-            "reserved": format_amount(selectors.get_held(customer)),
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/customer/adjust.html", context)
+        done = self.submit_form_page(request, customer, form, lambda: staff.staff_adjust_balance(
+            acting_user=request.user, customer=customer, amount=form.signed_amount(),
+            reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+        ))
+        return done or self.form_page_response(
+            request, customer, template="admin/billing/customer/adjust.html", form=form,
+            title=_("Adjust balance: %(customer)s") % {"customer": customer}, customer=customer,
+            available=format_amount(selectors.get_balance(customer)), reserved=format_amount(selectors.get_held(customer)),
+        )
 
-    def _report_adjustment(self, request, customer, adjustment: BalanceAdjustment) -> None:
+    def report_request(self, request, customer, adjustment: BalanceAdjustment) -> None:
         if adjustment.is_pending:
             report_pending(self, request, adjustment)
             return
@@ -168,10 +210,7 @@ class TransferAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("idempotency_key", "customer__telegram_id", "description")
     list_select_related = ("debit_account", "credit_account", "customer", "staff_user")
     money_displays = {"amount": "money"}
-
-    @admin.display(description=_("amount"))
-    def money(self, obj):
-        return format_amount(obj.amount)
+    money = money_column("amount", _("amount"))
 
 
 @admin.register(Account)
@@ -181,13 +220,8 @@ class AccountAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     list_select_related = ("customer",)
 
-    @admin.display(description=_("balance"))
-    def balance_shown(self, obj):
-        return format_amount(obj.balance)
-
-    @admin.display(description=_("held"))
-    def held_shown(self, obj):
-        return format_amount(obj.held)
+    balance_shown = money_column("balance", _("balance"))
+    held_shown = money_column("held", _("held"))
 
 
 class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -195,13 +229,15 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     A superuser other than the requester approves (the service executes it) or rejects a pending
     request with the actions; each decision is logged (LogEntry) and recorded on the row. Each
-    request kind's admin defines ``approve(*, acting_user, obj)``: the service of its own app that
-    executes the request (billing cannot name payments' service, so the hook has no default).
+    request kind's admin sets ``approve`` to the service of its own app that executes the request,
+    called as every decision service is, ``(*, acting_user, request)`` (billing cannot name
+    payments' service, so the hook has no default).
     """
 
     list_filter = ("status", "requested_by", "created_at")
-    list_select_related = ("requested_by", "decided_by")
     actions = ["approve_selected", "reject_selected"]
+    # What each request is about ("customer", "payment") and its reason field, both in the list.
+    subject = reason = ""
     money_displays = {"amount": "money"}
     # The exceptions whose message is shown as the refusal of one request (any app's).
     refusals: tuple[type[Exception], ...] = (GenbotError,)
@@ -209,17 +245,21 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_decide_permission(self, request):
         return request.user.is_superuser
 
+    def get_list_display(self, request):
+        return ("id", "created_at", self.subject, "money", "status", "requested_by", "decided_by", self.reason, "note")
+
+    def get_list_select_related(self, request):
+        return (self.subject, "requested_by", "decided_by")
+
     def get_readonly_fields(self, request, obj=None):
         return [*(f.name for f in self.model._meta.fields), *super().get_readonly_fields(request, obj)]
 
-    @admin.display(description=_("amount"), ordering="amount")
-    def money(self, obj):
-        return format_amount(obj.amount)
+    money = money_column("amount", _("amount"), ordering="amount")
 
     @admin.action(description=_("Approve the selected pending requests (executes them)"), permissions=["decide"])
     def approve_selected(self, request, queryset):
         self._decide_each(
-            request, queryset, lambda obj: self.approve(acting_user=request.user, obj=obj), "approved",
+            request, queryset, lambda obj: self.approve(acting_user=request.user, request=obj), "approved",
             _("%(count)s request(s) approved."),
         )
 
@@ -246,9 +286,6 @@ class StaffRequestAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(StaffRequestAdmin):
-    list_display = ("id", "created_at", "customer", "money", "status", "requested_by", "decided_by", "customer_reason", "note")
-    list_select_related = ("customer", "requested_by", "decided_by")
+    subject, reason = "customer", "customer_reason"
     search_fields = ("customer__telegram_id", "customer__username", "customer_reason", "note")
-
-    def approve(self, *, acting_user, obj):
-        return staff.approve_staff_adjustment(acting_user=acting_user, adjustment=obj)
+    approve = staticmethod(staff.approve_staff_adjustment)

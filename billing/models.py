@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from genbot.choices import one_of
+
 from .money import format_amount
 
 
@@ -50,7 +52,7 @@ class SystemAccount(models.TextChoices):
 
     YOOKASSA = "yookassa", "YooKassa clearing"
     STARS = "stars", "Telegram Stars clearing"
-    REVENUE = "revenue", "Revenue"
+    REVENUE = "revenue"  # labelled "Revenue", the name's (Django's default)
     ADJUSTMENTS = "adjustments", "Staff adjustments"
     LEGACY = "legacy", "Opening balances (legacy import)"
     BONUS = "bonus", "Bonuses"
@@ -173,9 +175,9 @@ class Transfer(models.Model):
 
 
 class StaffRequestStatus(models.TextChoices):
-    DONE = "done", "Done"
+    DONE = "done"  # labelled "Done", the name's (Django's default)
     PENDING = "pending", "Waiting for a superuser"
-    REJECTED = "rejected", "Rejected"
+    REJECTED = "rejected"
 
 
 class StaffMoneyRequest(models.Model):
@@ -211,9 +213,7 @@ class StaffMoneyRequest(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="%(app_label)s_%(class)s_amount_not_zero"),
-            models.CheckConstraint(
-                condition=Q(status__in=StaffRequestStatus.values), name="%(app_label)s_%(class)s_status_valid"
-            ),
+            one_of("status", StaffRequestStatus, name="%(app_label)s_%(class)s_status_valid"),
             # A decision names who took it and when; a pending request has neither.
             models.CheckConstraint(
                 condition=Q(decided_by__isnull=True, decided_at__isnull=True)

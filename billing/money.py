@@ -86,24 +86,26 @@ def to_api_value(kopecks: int) -> str:
 
 def from_api_value(value: str | Decimal | int | float) -> int:
     """A payment API's decimal amount ("150.00") to kopecks; refuses fractions of a kopeck."""
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise InvalidAmount(_("The payment provider sent an invalid amount.")) from exc
-    if not amount.is_finite():
-        raise InvalidAmount(_("The payment provider sent an invalid amount."))
-    kopecks = amount * KOPECKS_PER_ROUBLE
+    refusal = _("The payment provider sent an invalid amount.")
+    kopecks = _finite_decimal(value, refusal) * KOPECKS_PER_ROUBLE
     if kopecks != kopecks.to_integral_value():
-        raise InvalidAmount(_("The payment provider sent an invalid amount."))
+        raise InvalidAmount(refusal)
     return int(kopecks)
 
 
 def roubles_to_kopecks(value: str | float | Decimal) -> int:
     """A legacy rouble figure (possibly fractional, possibly a float) rounded to the kopeck."""
+    amount = _finite_decimal(value, _("That is not a valid amount."))
+    return int((amount * KOPECKS_PER_ROUBLE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _finite_decimal(value, refusal: str) -> Decimal:
+    """``value`` as a finite Decimal, read through its ``str`` (a float as it prints, not its
+    binary fraction); anything else raises ``InvalidAmount(refusal)``."""
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
-        raise InvalidAmount(_("That is not a valid amount.")) from exc
+        raise InvalidAmount(refusal) from exc
     if not amount.is_finite():
-        raise InvalidAmount(_("That is not a valid amount."))
-    return int((amount * KOPECKS_PER_ROUBLE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        raise InvalidAmount(refusal)
+    return amount

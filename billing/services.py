@@ -17,12 +17,12 @@ inside their own durable transactions, so a status change and its money commit t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from genbot.tally import Tally
 
 from .exceptions import (
     ChargeExceedsReservation,
@@ -401,14 +401,12 @@ def refund_balance(*, reservation: Transfer) -> Transfer:
 # --- legacy import --------------------------------------------------------------------------
 
 
-@dataclass
-class ImportCounts:
-    imported: int = 0
-    already_imported: int = 0
-    skipped_empty: int = 0
-    refused: int = 0
-    imported_kopecks: int = 0
-    refused_rows: list[str] = field(default_factory=list)
+class ImportCounts(Tally):
+    counts = ("imported", "already_imported", "skipped_empty", "refused", "imported_kopecks")
+
+    def __init__(self, **given: int):
+        super().__init__(**given)
+        self.refused_rows: list[str] = []
 
 
 def import_opening_balances(*, rows: list[tuple[int, int]], counts: ImportCounts) -> ImportCounts:

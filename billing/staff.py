@@ -64,10 +64,10 @@ def staff_adjust_balance(
     return adjustment
 
 
-def approve_staff_adjustment(*, acting_user, adjustment: BalanceAdjustment) -> BalanceAdjustment:
+def approve_staff_adjustment(*, acting_user, request: BalanceAdjustment) -> BalanceAdjustment:
     """A superuser (not the requester) executes a pending adjustment, under its own key: once."""
     with transaction.atomic(durable=True):
-        locked = lock_pending(acting_user=acting_user, request=adjustment)
+        locked = lock_pending(acting_user=acting_user, request=request)
         transfer = _move(
             adjustment_key=locked.idempotency_key, customer=locked.customer, amount=locked.amount,
             reason=locked.customer_reason, staff_user=acting_user,

@@ -8,9 +8,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin import CustomerAdmin
+from billing.admin import CustomerAdmin, ReadOnlyAdminMixin, money_column
 from billing.models import Customer
-from billing.money import format_amount
 from billing.services import set_customer_blocked
 from jobs.models import Job
 from payments.models import Payment
@@ -22,17 +21,11 @@ from .forms import MessageForm
 MAX_DIRECT_MESSAGES = 100
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class PaymentInline(ReadOnlyInline):
@@ -42,13 +35,8 @@ class PaymentInline(ReadOnlyInline):
     ordering = ("-id",)
     verbose_name_plural = _("Payments")
 
-    @admin.display(description=_("amount"))
-    def money(self, obj):
-        return format_amount(obj.amount)
-
-    @admin.display(description=_("refunded"))
-    def refunded(self, obj):
-        return format_amount(obj.refunded_amount) if obj.refunded_amount else "—"
+    money = money_column("amount", _("amount"))
+    refunded = money_column("refunded_amount", _("refunded"), dash_zero=True)
 
 
 class JobInline(ReadOnlyInline):
@@ -58,13 +46,8 @@ class JobInline(ReadOnlyInline):
     ordering = ("-id",)
     verbose_name_plural = _("Jobs")
 
-    @admin.display(description=_("estimate"))
-    def estimate(self, obj):
-        return format_amount(obj.cost_estimate)
-
-    @admin.display(description=_("charged"))
-    def charged(self, obj):
-        return format_amount(obj.cost_actual) if obj.cost_actual is not None else "—"
+    estimate = money_column("cost_estimate", _("estimate"))
+    charged = money_column("cost_actual", _("charged"))
 
 
 class SupportCustomerAdmin(CustomerAdmin):

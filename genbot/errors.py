@@ -23,3 +23,11 @@ class GenbotError(Exception):
     def __str__(self) -> str:
         text = str(self.message)
         return text % self.params if self.params else text
+
+
+def kind_of(base: type[Exception], name: str, *, module: str, doc: str = "", **attributes) -> type:
+    """A kind of refusal that differs from ``base`` only in class attributes (its message, its
+    code): ``EmptyPrompt = kind_of(InvalidJobInput, "EmptyPrompt", module=__name__,
+    default_message=_("..."))``, one declaration instead of a class statement each. The class
+    is named, documented and placed in ``module`` as if written there."""
+    return type(name, (base,), {"__module__": module, "__qualname__": name, "__doc__": doc or None, **attributes})

@@ -1,10 +1,11 @@
-"""The rules jobs guards, one exception class each.
+"""The rules jobs guards, one exception class each (those that differ in their message only
+through ``_refusal``).
 
 Messages are lazy translations fit to show the customer; services raise them and change nothing.
 """
 from django.utils.translation import gettext_lazy as _
 
-from genbot.errors import GenbotError
+from genbot.errors import GenbotError, kind_of
 
 
 class JobError(GenbotError):
@@ -13,76 +14,75 @@ class JobError(GenbotError):
     default_message = _("The request was refused.")
 
 
+def _refusal(base: type[JobError], name: str, message, *, doc: str = "") -> type[JobError]:
+    """A kind of refusal that differs from ``base`` in its message only."""
+    return kind_of(base, name, module=__name__, doc=doc, default_message=message)
+
+
 class InvalidJobInput(JobError, ValueError):
     default_message = _("The request is not valid.")
 
 
-class EmptyPrompt(InvalidJobInput):
-    default_message = _("Describe what to generate: the prompt is empty.")
+EmptyPrompt = _refusal(InvalidJobInput, "EmptyPrompt", _("Describe what to generate: the prompt is empty."))
+UnsupportedMedia = _refusal(InvalidJobInput, "UnsupportedMedia", _("Send a JPEG, PNG or WebP picture."))
+MediaRequired = _refusal(InvalidJobInput, "MediaRequired", _("Send a picture to work from."))
+InvalidJobOption = _refusal(InvalidJobInput, "InvalidJobOption", _("That option is not available."))
 
 
-class PromptTooLong(InvalidJobInput):
+# --- refusals that name a limit ------------------------------------------------------------
+
+
+class _NamesALimit:
+    """A refusal that names a limit. The caller passes the limit by the keyword ``limit_name``,
+    the exception keeps it under that name (``exc.limit``), and its message shows ``show(limit)``
+    (bytes as megabytes, ...) as ``%(<shown_as>)s``."""
+
+    limit_name = shown_as = "limit"
+
+    @staticmethod
+    def show(limit: int) -> int:
+        return limit
+
+    def __init__(self, **limit: int):
+        value = limit.pop(self.limit_name)
+        if limit:
+            raise TypeError(f"{type(self).__name__} takes only {self.limit_name}=, not {sorted(limit)}")
+        setattr(self, self.limit_name, value)
+        super().__init__(**{self.shown_as: self.show(value)})
+
+
+class PromptTooLong(_NamesALimit, InvalidJobInput):
     default_message = _("The prompt is too long: keep it under %(limit)s characters.")
 
-    def __init__(self, *, limit: int):
-        self.limit = limit
-        super().__init__(limit=limit)
 
-
-class UnsupportedMedia(InvalidJobInput):
-    default_message = _("Send a JPEG, PNG or WebP picture.")
-
-
-class MediaTooLarge(InvalidJobInput):
+class MediaTooLarge(_NamesALimit, InvalidJobInput):
     default_message = _("The picture is too large: send one under %(megabytes)s MB.")
-
-    def __init__(self, *, limit_bytes: int):
-        self.limit_bytes = limit_bytes
-        super().__init__(megabytes=max(1, limit_bytes // (1024 * 1024)))
+    limit_name, shown_as = "limit_bytes", "megabytes"
+    show = staticmethod(lambda limit_bytes: max(1, limit_bytes // (1024 * 1024)))
 
 
-class ImageTooManyPixels(InvalidJobInput):
+class ImageTooManyPixels(_NamesALimit, InvalidJobInput):
     default_message = _("The picture is too large: send one of at most %(megapixels)s megapixels.")
-
-    def __init__(self, *, limit_pixels: int):
-        self.limit_pixels = limit_pixels
-        super().__init__(megapixels=max(1, limit_pixels // 1_000_000))
+    limit_name, shown_as = "limit_pixels", "megapixels"
+    show = staticmethod(lambda limit_pixels: max(1, limit_pixels // 1_000_000))
 
 
-class ImageTooSmall(InvalidJobInput):
+class ImageTooSmall(_NamesALimit, InvalidJobInput):
     default_message = _("The picture is too small for a video: each side must be at least %(pixels)s pixels.")
-
-    def __init__(self, *, min_side: int):
-        self.min_side = min_side
-        super().__init__(pixels=min_side)
+    limit_name, shown_as = "min_side", "pixels"
 
 
-class MediaRequired(InvalidJobInput):
-    default_message = _("Send a picture to work from.")
-
-
-class InvalidJobOption(InvalidJobInput):
-    default_message = _("That option is not available.")
-
-
-class TooManyActiveJobs(JobError):
+class TooManyActiveJobs(_NamesALimit, JobError):
     default_message = _("You already have %(limit)s generations running. Wait for one to finish.")
 
-    def __init__(self, *, limit: int):
-        self.limit = limit
-        super().__init__(limit=limit)
+
+# --- the job's state --------------------------------------------------------------------------
 
 
-class PriceChanged(JobError):
-    """The price is no longer the one the customer was shown and agreed to."""
-
-    default_message = _("The price has changed since it was shown to you. Here is the new price.")
-
-
-class JobNotCancellable(JobError):
-    default_message = _("This generation has already finished; it cannot be cancelled.")
-
-
-class JobNotRetryable(JobError):
-    default_message = _("Only a failed generation can be retried.")
+PriceChanged = _refusal(
+    JobError, "PriceChanged", _("The price has changed since it was shown to you. Here is the new price."),
+    doc="The price is no longer the one the customer was shown and agreed to.",
+)
+JobNotCancellable = _refusal(JobError, "JobNotCancellable", _("This generation has already finished; it cannot be cancelled."))
+JobNotRetryable = _refusal(JobError, "JobNotRetryable", _("Only a failed generation can be retried."))
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from billing.money import format_amount
+from genbot.choices import one_of
 
 
 class JobKind(models.TextChoices):
@@ -20,11 +21,12 @@ class JobKind(models.TextChoices):
 
 
 class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    # Each label is the name's (Django's default): "Pending", ...
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @classmethod
     def active(cls) -> tuple[str, ...]:
@@ -99,8 +101,8 @@ class Job(models.Model):
                 condition=Q(cost_actual__isnull=True) | (Q(cost_actual__gte=0) & Q(cost_actual__lte=models.F("cost_estimate"))),
                 name="job_cost_actual_within_estimate",
             ),
-            models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_valid"),
-            models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+            one_of("kind", JobKind, name="job_kind_valid"),
+            one_of("status", JobStatus, name="job_status_valid"),
             # A job has a task id once a worker claimed it and the provider created the task.
             models.CheckConstraint(
                 condition=Q(provider_task_id="") | ~Q(status=JobStatus.PENDING),

@@ -37,17 +37,17 @@ class ReceiptContactRequired(TopupRefused):
 # --- the provider ---------------------------------------------------------------------------
 
 
-class ProviderError(PaymentError):
+class PaymentProviderError(PaymentError):
     """The payment provider could not be asked or refused the request."""
 
     default_message = _("The payment service did not answer. Please try again in a minute.")
 
 
-class ProviderUnavailable(ProviderError):
+class PaymentProviderUnavailable(PaymentProviderError):
     """Network failure, time-out, 5xx: worth retrying with the same idempotency key."""
 
 
-class ProviderRefused(ProviderError):
+class PaymentProviderRefused(PaymentProviderError):
     """A 4xx answer: retrying the same request will not help."""
 
     default_message = _("The payment service refused the request.")

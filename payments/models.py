@@ -28,11 +28,12 @@ class Provider(models.TextChoices):
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    CANCELED = "canceled", "Canceled"
+    # A label not given is the name's (Django's default): "Pending", ...
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-    REFUNDED = "refunded", "Refunded"
+    REFUNDED = "refunded"
 
 
 # Statuses in which the money reached the wallet and some of it may still be refunded.
@@ -130,9 +131,9 @@ class Payment(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Refund(models.Model):

@@ -11,7 +11,7 @@ import logging
 import requests
 from django.conf import settings
 
-from .exceptions import ProviderRefused, ProviderUnavailable
+from .exceptions import PaymentProviderRefused, PaymentProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
 
 
 def refund_star_payment(*, user_id: int, telegram_payment_charge_id: str) -> None:
-    """Ask Telegram to return the Stars; raise ProviderUnavailable (retry) or ProviderRefused."""
+    """Ask Telegram to return the Stars; raise PaymentProviderUnavailable (retry) or PaymentProviderRefused."""
     url = f"{settings.TELEGRAM_API_URL}/bot{settings.BOT_TOKEN}/refundStarPayment"
     try:
         response = requests.post(
@@ -33,13 +33,13 @@ def refund_star_payment(*, user_id: int, telegram_payment_charge_id: str) -> Non
         )
     except requests.RequestException as exc:
         logger.warning("refundStarPayment unreachable: %r", exc)
-        raise ProviderUnavailable() from exc
+        raise PaymentProviderUnavailable() from exc
     if response.status_code == 429 or response.status_code >= 500:
-        raise ProviderUnavailable()
+        raise PaymentProviderUnavailable()
     try:
         body = response.json()
     except ValueError as exc:
-        raise ProviderUnavailable() from exc
+        raise PaymentProviderUnavailable() from exc
     if body.get("ok"):
         return
     description = str(body.get("description", ""))
@@ -47,6 +47,6 @@ def refund_star_payment(*, user_id: int, telegram_payment_charge_id: str) -> Non
         logger.info("Stars charge %s was already refunded", telegram_payment_charge_id)
         return
     logger.warning("refundStarPayment refused: %s", description)
-    refused = ProviderRefused()
+    refused = PaymentProviderRefused()
     refused.detail = description
     raise refused

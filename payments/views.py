@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from genbot.jsonbody import parse_json_body
 
 from . import services
-from .exceptions import ProviderError
+from .exceptions import PaymentProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def yookassa_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "malformed notification"}, status=400)
     try:
         services.handle_yookassa_notification(event=event, object_id=object_id)
-    except ProviderError:
+    except PaymentProviderError:
         return JsonResponse({"error": "payment service unavailable, retry"}, status=503)
     return JsonResponse({"ok": True})
 

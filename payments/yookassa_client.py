@@ -37,7 +37,7 @@ from yookassa.domain.exceptions import ApiError
 
 from billing.money import from_api_value
 
-from .exceptions import ProviderRefused, ProviderUnavailable
+from .exceptions import PaymentProviderRefused, PaymentProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -172,14 +172,14 @@ def _call(fn, *args, **kwargs):
         code = getattr(exc, "HTTP_CODE", None) or 0
         logger.warning("YooKassa API error %s: %s", code, exc)
         if code in (0, 429) or code >= 500:  # 0: a status the SDK has no class for (502, 503)
-            raise ProviderUnavailable() from exc
-        raise ProviderRefused() from exc
+            raise PaymentProviderUnavailable() from exc
+        raise PaymentProviderRefused() from exc
     except (Urllib3Error, OSError, json.JSONDecodeError, AttributeError) as exc:
         # The SDK turns a connection error into AttributeError (it reads ``e.response`` of an
         # exception that has none), the real error in its context; a JSONDecodeError is an
         # answer that is not the API's (a proxy's error page).
         logger.warning("YooKassa API unreachable: %r", exc.__context__ if isinstance(exc, AttributeError) else exc)
-        raise ProviderUnavailable() from exc
+        raise PaymentProviderUnavailable() from exc
 
 
 def _amount(obj) -> tuple[int, str]:

@@ -1,10 +1,23 @@
-"""A minimal S3-compatible server (path-style PUT/GET/HEAD/DELETE of objects) for storage tests."""
+"""A minimal S3-compatible server (path-style PUT/GET/HEAD/DELETE of objects) for storage tests.
+
+Like S3 it answers a bucket asked too often with 503 SlowDown (its XML error): S3's own figures
+per prefix, 3,500 writes (PUT, DELETE) and 5,500 reads (GET, HEAD) a second, here per bucket;
+``S3Stub(writes=(calls, seconds), reads=(calls, seconds))`` sets others.
+"""
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
+import uuid
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standins.limits import SlidingWindow, admit
+
+# (calls, in any so many seconds) per bucket: S3's published request rates per prefix.
+WRITE_LIMIT = (3500, 1.0)
+READ_LIMIT = (5500, 1.0)
 
 
 def decode_aws_chunked(raw: bytes) -> bytes:
@@ -20,9 +33,21 @@ def decode_aws_chunked(raw: bytes) -> bytes:
         pos += size + 2
 
 
+def slow_down_body() -> bytes:
+    """S3's answer to a request rate it will not take (with HTTP 503)."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        f"<Message>Please reduce your request rate.</Message><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
+
+
 class S3Stub:
-    def __init__(self):
+    def __init__(self, *, writes: tuple[int, float] = WRITE_LIMIT, reads: tuple[int, float] = READ_LIMIT, clock=time.monotonic):
         self.objects: dict[str, bytes] = {}
+        self.limits = {"write": SlidingWindow(limit=writes[0], seconds=writes[1]),
+                       "read": SlidingWindow(limit=reads[0], seconds=reads[1])}
+        self._lock = threading.Lock()
+        self._clock = clock
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,8 +84,20 @@ class S3Stub:
                 if not head:
                     self.wfile.write(body)
 
+            def _slowed_down(self, kind: str, head: bool = False) -> bool:
+                """Count this request against its bucket's window; answer 503 SlowDown when it is full."""
+                bucket = self.path.split("?")[0].lstrip("/").split("/")[0]
+                with stub._lock:
+                    wait = admit([(stub.limits[kind], bucket)], now=stub._clock())
+                if wait <= 0:
+                    return False
+                self._send(503, slow_down_body(), {"Content-Type": "application/xml"}, head)
+                return True
+
             def do_PUT(self):
                 data = self._body()
+                if self._slowed_down("write"):
+                    return
                 stub.objects[self.path.split("?")[0]] = data
                 self._send(200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
 
@@ -73,12 +110,16 @@ class S3Stub:
                                        "Last-Modified": formatdate(usegmt=True)}, head)
 
             def do_GET(self):
-                self._object(head=False)
+                if not self._slowed_down("read"):
+                    self._object(head=False)
 
             def do_HEAD(self):
-                self._object(head=True)
+                if not self._slowed_down("read", head=True):
+                    self._object(head=True)
 
             def do_DELETE(self):
+                if self._slowed_down("write"):
+                    return
                 stub.objects.pop(self.path.split("?")[0], None)
                 self._send(204)
 

@@ -13,6 +13,10 @@ Used by the tests (``YooKassaStub(port=0).start()`` runs it in a thread) and by 
 Tests drive it from Python: ``mark_succeeded`` / ``mark_canceled`` (optionally notifying),
 ``send_notification``, ``update_payment`` (make the API say something else), ``fail_next``
 (answer the next API calls with a 5xx), ``calls`` (what the SDK asked) and ``connections``.
+
+Like YooKassa it answers a shop that calls too often with HTTP 429 and its error JSON
+(``"code": "too_many_requests"``): at most ``rate_limit`` = (calls, seconds) per shop (per
+Authorization header), generous by default so that only a runaway client meets it.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import html
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timezone
@@ -31,7 +36,13 @@ from urllib.parse import parse_qs
 import requests
 from django.conf import settings
 
+from standins.limits import SlidingWindow, admit
+
 logger = logging.getLogger(__name__)
+
+# API calls one shop may make, as (calls, in any so many seconds). YooKassa publishes no figure;
+# this one is far above what the bot, the tests and the benchmarks send.
+RATE_LIMIT = (2000, 1.0)
 
 
 def _now() -> str:
@@ -59,6 +70,7 @@ class YooKassaStub:
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, shop_id: str | None = None,
         secret_key: str | None = None, webhook_url: str = "", refund_status: str = "succeeded",
+        rate_limit: tuple[int, float] = RATE_LIMIT, clock=time.monotonic,
     ):
         self.host, self.port = host, port
         # The shop the product is configured with (settings' demo shop in offline runs), so the
@@ -76,6 +88,8 @@ class YooKassaStub:
         self.last_receipt: dict | None = None
         self._idempotence: dict[tuple[str, str], tuple[int, dict]] = {}
         self._failures: list[int] = []
+        self._rate = SlidingWindow(limit=rate_limit[0], seconds=rate_limit[1])
+        self._clock = clock
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -186,6 +200,8 @@ class YooKassaStub:
     def handle_api(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict]:
         with self._lock:
             self.calls[(method, path.rsplit("/", 1)[0] if path.count("/") > 2 else path)] += 1
+            if admit([(self._rate, headers.get("Authorization", ""))], now=self._clock()) > 0:
+                return 429, StubError(429, "too_many_requests", "Too many requests. Try again later").body()
             if self._failures:
                 status = self._failures.pop(0)
                 return status, StubError(status, "internal_server_error", "stub outage").body()

@@ -4,12 +4,15 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from genbot.choices import one_of
+
 
 class OutboxStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    # Each label is the name's (Django's default): "Pending", ...
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class OutboxMessage(models.Model):
@@ -47,7 +50,7 @@ class OutboxMessage(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["status", "id"], name="outbox_status_id")]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=OutboxStatus.values), name="outbox_status_valid"),
+            one_of("status", OutboxStatus, name="outbox_status_valid"),
             models.CheckConstraint(
                 condition=~Q(status=OutboxStatus.SENT) | Q(sent_at__isnull=False), name="outbox_sent_has_time"
             ),

@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
 
+from genbot.tally import Tally
 from telegram_bot.flood import SharedTokenBucket, TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -169,14 +169,13 @@ def get_sender() -> Sender:
         return _default
 
 
-@dataclass
-class BroadcastResult:
-    sent: int = 0
-    blocked: int = 0
-    failed: int = 0
-    too_many_requests: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+class BroadcastResult(Tally):
+    counts = ("sent", "blocked", "failed", "too_many_requests")
+
+    def __init__(self, **given: int):
+        super().__init__(**given)
+        self.seconds = 0.0
+        self.errors: list[str] = []
 
     @property
     def messages_per_second(self) -> float:
@@ -219,7 +218,7 @@ def broadcast(
                 else:
                     result.errors.append(f"{chat_id}: {exc}")
         with lock:
-            setattr(result, outcome, getattr(result, outcome) + 1)
+            result.add(outcome)
             if on_progress is not None:
                 on_progress(result)
 

@@ -5,6 +5,7 @@ receivers wrap their work in ``translation.override``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -41,6 +42,57 @@ def kind_name(kind: str) -> str:
     return str(KIND_NAMES.get(kind, kind))
 
 
+# --- sentences without parameters: ``texts.hint()`` says one in the language active then ------
+
+
+def _fixed(sentence) -> Callable[[], str]:
+    return lambda: str(sentence)
+
+
+# general
+help_text = _fixed(gettext_lazy(
+    "What I can do:\n"
+    "🖼 /picture — a picture from your description\n"
+    "✏️ send a photo with a caption — I change the photo as the caption says\n"
+    "🎬 /video — a short video from a description or a photo\n"
+    "💳 /topup — top up the balance (card or Telegram Stars)\n"
+    "💰 /balance — your balance\n"
+    "⏳ /jobs — running jobs, with progress and a cancel button\n"
+    "🧾 /history — payments, charges and recent results\n"
+    "🌐 /lang — language\n"
+    "✖️ /cancel — stop the current dialogue\n"
+    "🆘 /paysupport — help with payments\n\n"
+    "You see the price before every paid job; if a job fails, the money comes back."
+))
+hint = _fixed(gettext_lazy("I did not understand that. Use the buttons below or see /help."))
+sticker = _fixed(gettext_lazy("Nice sticker! I understand text and photos, though. See /help."))
+unsupported_content = _fixed(gettext_lazy("I cannot use this kind of message. Send text or a photo, or see /help."))
+file_download_failed = _fixed(gettext_lazy("I could not get your photo from Telegram. Please send it again."))
+send_as_photo = _fixed(gettext_lazy("Send the picture as a photo (not as a file), with a caption saying what to do."))
+internal_error = _fixed(gettext_lazy("Something went wrong on our side. Please try again in a minute."))
+cancelled_dialogue = _fixed(gettext_lazy("Cancelled. Choose what to do next:"))
+nothing_to_cancel = _fixed(gettext_lazy("There is nothing to cancel. Choose what to do:"))
+expired = _fixed(gettext_lazy("This offer has expired. Start again from the menu."))
+job_gone = _fixed(gettext_lazy("This job no longer exists."))
+
+# top-ups
+topup_choose = _fixed(gettext_lazy("How much do you want to add to your balance?"))
+topup_custom = _fixed(gettext_lazy("Send the amount in roubles, for example 750."))
+
+# jobs
+ask_picture_prompt = _fixed(gettext_lazy("Describe the picture you want, in any language."))
+ask_edit_photo = _fixed(gettext_lazy("Send a photo with a caption saying what to change in it."))
+ask_photo_caption = _fixed(gettext_lazy("Add a caption to the photo saying what to do with it, and send it again."))
+ask_video_duration = _fixed(gettext_lazy("Video: choose the duration."))
+ask_video_aspect = _fixed(gettext_lazy("Choose the aspect ratio."))
+ask_video_mode = _fixed(gettext_lazy("Choose the quality: standard, or pro (better, dearer)."))
+ask_video_prompt = _fixed(gettext_lazy("Now send a description of the video, or a photo with a caption to bring it to life."))
+
+# language
+choose_language = _fixed(gettext_lazy("Choose the language."))
+language_set = _fixed(gettext_lazy("Language: English."))
+
+
 def start(name: str, balance: int) -> str:
     return _(
         "Hello, %(name)s! I make pictures and short videos with AI.\n"
@@ -55,37 +107,8 @@ def balance(available: int, held: int) -> str:
     return text
 
 
-def help_text() -> str:
-    return _(
-        "What I can do:\n"
-        "🖼 /picture — a picture from your description\n"
-        "✏️ send a photo with a caption — I change the photo as the caption says\n"
-        "🎬 /video — a short video from a description or a photo\n"
-        "💳 /topup — top up the balance (card or Telegram Stars)\n"
-        "💰 /balance — your balance\n"
-        "⏳ /jobs — running jobs, with progress and a cancel button\n"
-        "🧾 /history — payments, charges and recent results\n"
-        "🌐 /lang — language\n"
-        "✖️ /cancel — stop the current dialogue\n"
-        "🆘 /paysupport — help with payments\n\n"
-        "You see the price before every paid job; if a job fails, the money comes back."
-    )
-
-
-def hint() -> str:
-    return _("I did not understand that. Use the buttons below or see /help.")
-
-
 def unknown_command(command: str) -> str:
     return _("Unknown command %(command)s. See /help.") % {"command": command[:32]}
-
-
-def sticker() -> str:
-    return _("Nice sticker! I understand text and photos, though. See /help.")
-
-
-def unsupported_content() -> str:
-    return _("I cannot use this kind of message. Send text or a photo, or see /help.")
 
 
 def text_too_long(limit: int) -> str:
@@ -94,14 +117,6 @@ def text_too_long(limit: int) -> str:
 
 def file_too_large(limit_bytes: int) -> str:
     return _("The file is too large: send one under %(megabytes)s MB.") % {"megabytes": max(1, limit_bytes // (1024 * 1024))}
-
-
-def file_download_failed() -> str:
-    return _("I could not get your photo from Telegram. Please send it again.")
-
-
-def send_as_photo() -> str:
-    return _("Send the picture as a photo (not as a file), with a caption saying what to do.")
 
 
 def flood_limited(seconds: int) -> str:
@@ -126,35 +141,7 @@ def blocked() -> str:
     }
 
 
-def internal_error() -> str:
-    return _("Something went wrong on our side. Please try again in a minute.")
-
-
-def cancelled_dialogue() -> str:
-    return _("Cancelled. Choose what to do next:")
-
-
-def nothing_to_cancel() -> str:
-    return _("There is nothing to cancel. Choose what to do:")
-
-
-def expired() -> str:
-    return _("This offer has expired. Start again from the menu.")
-
-
-def job_gone() -> str:
-    return _("This job no longer exists.")
-
-
 # --- top-ups ---------------------------------------------------------------------------------
-
-
-def topup_choose() -> str:
-    return _("How much do you want to add to your balance?")
-
-
-def topup_custom() -> str:
-    return _("Send the amount in roubles, for example 750.")
 
 
 def topup_method(amount: int) -> str:
@@ -200,34 +187,6 @@ def paysupport(telegram_id: int) -> str:
 
 
 # --- jobs ------------------------------------------------------------------------------------
-
-
-def ask_picture_prompt() -> str:
-    return _("Describe the picture you want, in any language.")
-
-
-def ask_edit_photo() -> str:
-    return _("Send a photo with a caption saying what to change in it.")
-
-
-def ask_photo_caption() -> str:
-    return _("Add a caption to the photo saying what to do with it, and send it again.")
-
-
-def ask_video_duration() -> str:
-    return _("Video: choose the duration.")
-
-
-def ask_video_aspect() -> str:
-    return _("Choose the aspect ratio.")
-
-
-def ask_video_mode() -> str:
-    return _("Choose the quality: standard, or pro (better, dearer).")
-
-
-def ask_video_prompt() -> str:
-    return _("Now send a description of the video, or a photo with a caption to bring it to life.")
 
 
 def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int, *, topup: int = 0) -> str:
@@ -370,14 +329,6 @@ def _movement_name(transfer) -> str:
     if transfer.source == SystemAccount.LEGACY:
         return _("Balance carried over from the old bot")
     return _("Bonus") if incoming else _("Debit")
-
-
-def choose_language() -> str:
-    return _("Choose the language.")
-
-
-def language_set() -> str:
-    return _("Language: English.")
 
 
 def _shorten(text: str, limit: int) -> str:

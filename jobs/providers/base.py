@@ -25,6 +25,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .. import catalog
+from genbot.errors import kind_of
+
 from ..exceptions import JobError
 
 logger = logging.getLogger(__name__)
@@ -57,77 +59,51 @@ class RetryableProviderError(ProviderError):
     user_message = _("The generation service is busy right now. The money was returned; try again later.")
 
 
-class RateLimited(RetryableProviderError):
-    code = "rate_limited"
+def _kind(name: str, base: type[ProviderError], code: str, user_message=None, *, doc: str = "") -> type[ProviderError]:
+    """One kind of provider error: ``base`` with its own ``code``, and its own customer message
+    when it has one (otherwise the base's)."""
+    own_message = {} if user_message is None else {"user_message": user_message}
+    return kind_of(base, name, module=__name__, doc=doc, code=code, **own_message)
 
 
-class ProviderUnavailable(RetryableProviderError):
-    code = "unavailable"
-
-
-class ProviderTimeout(RetryableProviderError):
-    code = "timeout"
-    user_message = _("The generation service did not answer in time. The money was returned; try again.")
-
-
-class MalformedResponse(RetryableProviderError):
-    code = "malformed"
+# The same request may succeed later.
+RateLimited = _kind("RateLimited", RetryableProviderError, "rate_limited")
+ProviderUnavailable = _kind("ProviderUnavailable", RetryableProviderError, "unavailable")
+ProviderTimeout = _kind("ProviderTimeout", RetryableProviderError, "timeout", _(
+    "The generation service did not answer in time. The money was returned; try again."
+))
+MalformedResponse = _kind("MalformedResponse", RetryableProviderError, "malformed")
 
 
 class FinalProviderError(ProviderError):
     code = "final"
 
 
-class SafetyBlocked(FinalProviderError):
-    code = "safety"
-    user_message = _(
-        "The request was blocked by the content safety filter. Change the description and try "
-        "again. The money was returned to your balance."
-    )
+# Trying again cannot help.
+SafetyBlocked = _kind("SafetyBlocked", FinalProviderError, "safety", _(
+    "The request was blocked by the content safety filter. Change the description and try "
+    "again. The money was returned to your balance."
+))
+BadInput = _kind("BadInput", FinalProviderError, "bad_input", _(
+    "The service could not use this request. Change it and try again. The money was returned."
+))
+NoMediaReturned = _kind("NoMediaReturned", FinalProviderError, "no_media", _(
+    "The service returned no picture for this request. Rephrase it and try again. The money was returned."
+))
+ProviderBillingError = _kind("ProviderBillingError", FinalProviderError, "provider_billing", _(
+    "The generation service is unavailable at the moment. The money was returned to your balance."
+))
+ProviderAuthError = _kind("ProviderAuthError", ProviderBillingError, "provider_auth")
+ProviderNotConfigured = _kind("ProviderNotConfigured", FinalProviderError, "not_configured")
 
-
-class BadInput(FinalProviderError):
-    code = "bad_input"
-    user_message = _("The service could not use this request. Change it and try again. The money was returned.")
-
-
-class NoMediaReturned(FinalProviderError):
-    code = "no_media"
-    user_message = _("The service returned no picture for this request. Rephrase it and try again. The money was returned.")
-
-
-class ProviderBillingError(FinalProviderError):
-    code = "provider_billing"
-    user_message = _("The generation service is unavailable at the moment. The money was returned to your balance.")
-
-
-class ProviderAuthError(ProviderBillingError):
-    code = "provider_auth"
-
-
-class ResultDownloadFailed(FinalProviderError):
-    """The provider made the result (and was paid) but it could not be fetched."""
-
-    code = "download_failed"
-    user_message = _("The result could not be downloaded. The money was returned to your balance.")
-
-
-class ResultExpired(ResultDownloadFailed):
-    code = "result_expired"
-
-
-class UnsafeResultURL(ResultDownloadFailed):
-    """The result URL is not public HTTPS: another scheme, an internal address, too many redirects."""
-
-    code = "unsafe_result_url"
-
-
-class ResultTooLarge(ResultDownloadFailed):
-    code = "result_too_large"
-
-
-class ProviderNotConfigured(FinalProviderError):
-    code = "not_configured"
+ResultDownloadFailed = _kind("ResultDownloadFailed", FinalProviderError, "download_failed", _(
+    "The result could not be downloaded. The money was returned to your balance."
+), doc="The provider made the result (and was paid) but it could not be fetched.")
+ResultExpired = _kind("ResultExpired", ResultDownloadFailed, "result_expired")
+UnsafeResultURL = _kind("UnsafeResultURL", ResultDownloadFailed, "unsafe_result_url", doc=(
+    "The result URL is not public HTTPS: another scheme, an internal address, too many redirects."
+))
+ResultTooLarge = _kind("ResultTooLarge", ResultDownloadFailed, "result_too_large")
 
 
 class TaskAlreadyExists(FinalProviderError):

@@ -32,8 +32,8 @@ from .. import telegram_stars, yookassa_client
 from ..exceptions import (
     PartialStarsRefundNotSupported,
     PaymentNotRefundable,
-    ProviderRefused,
-    ProviderUnavailable,
+    PaymentProviderRefused,
+    PaymentProviderUnavailable,
     RefundExceedsBalance,
     RefundExceedsPayment,
     RefundRefused,
@@ -134,10 +134,10 @@ def submit_refund(*, refund: Refund) -> Refund:
             )
             return complete_refund(refund=refund)
         remote = yookassa_client.create_refund(_yookassa_refund_params(refund), idempotency_key=str(refund.idempotence_key))
-    except ProviderUnavailable:
+    except PaymentProviderUnavailable:
         logger.warning("refund %s: provider unreachable; sync_payments will submit it again", refund.pk)
         return refund
-    except ProviderRefused as exc:
+    except PaymentProviderRefused as exc:
         return fail_refund(refund=refund, reason=getattr(exc, "detail", "") or str(exc))
     Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(provider_refund_id=remote.id)
     refund.provider_refund_id = remote.id

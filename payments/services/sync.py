@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from genbot import counters
+from genbot.tally import Tally
 
 from .. import yookassa_client
-from ..exceptions import ProviderError
+from ..exceptions import PaymentProviderError
 from ..models import Payment, PaymentStatus, Provider, Refund, RefundStatus
 from .refunds import submit_refund, sync_yookassa_refund
 from .topups import mark_payment_canceled
@@ -24,16 +24,8 @@ logger = logging.getLogger(__name__)
 SYNC_BATCH = 500
 
 
-@dataclass
-class SyncReport:
-    checked: int = 0
-    succeeded: int = 0
-    canceled: int = 0
-    refunds_checked: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+class SyncReport(Tally):
+    counts = ("checked", "succeeded", "canceled", "refunds_checked", "errors")
 
 
 def _sync_failed(report: SyncReport, kind: str, pk: int) -> None:
@@ -68,7 +60,7 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
                 result = mark_payment_canceled(payment=payment, reason="not created at YooKassa")
             else:
                 result = apply_remote_payment(payment=payment, remote=yookassa_client.fetch_payment(payment.provider_payment_id))
-        except ProviderError:
+        except PaymentProviderError:
             report.errors += 1
             continue
         except Exception:  # noqa: BLE001 - one broken payment must not stop the batch
@@ -94,7 +86,7 @@ def sync_pending_payments(*, older_than: timedelta | None = None) -> SyncReport:
                 sync_yookassa_refund(provider_refund_id=refund.provider_refund_id)
             else:
                 submit_refund(refund=refund)
-        except ProviderError:
+        except PaymentProviderError:
             report.errors += 1
         except Exception:  # noqa: BLE001 - see above
             _sync_failed(report, "refund", refund.pk)

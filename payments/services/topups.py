@@ -24,7 +24,7 @@ from billing.signals import send_in_transaction
 from billing.money import check_kopecks, format_amount, to_api_value
 
 from .. import yookassa_client
-from ..exceptions import CustomerBlocked, ProviderRefused, ReceiptContactRequired, TopupAmountOutOfRange, UnknownProvider
+from ..exceptions import CustomerBlocked, PaymentProviderRefused, ReceiptContactRequired, TopupAmountOutOfRange, UnknownProvider
 from ..models import Payment, PaymentStatus, Provider
 from ..signals import payment_canceled, payment_succeeded
 
@@ -85,11 +85,11 @@ def create_topup(
         params["receipt"] = build_receipt(amount=amount, customer=receipt_customer, description=params["description"])
     try:
         remote = yookassa_client.create_payment(params, idempotency_key=str(payment.idempotence_key))
-    except ProviderRefused:
+    except PaymentProviderRefused:
         # Nothing was created there; the row stays as a record of the attempt.
         mark_payment_canceled(payment=payment, reason="refused at creation")
         raise
-    # ProviderUnavailable propagates: the row stays pending without a provider id and
+    # PaymentProviderUnavailable propagates: the row stays pending without a provider id and
     # sync_pending_payments cancels it later (the customer never got a link to pay).
     Payment.objects.filter(pk=payment.pk, provider_payment_id__isnull=True).update(
         provider_payment_id=remote.id, confirmation_url=remote.confirmation_url, updated_at=timezone.now()

@@ -100,7 +100,7 @@ _final_yookassa_payments = _FinalPayments()
 def handle_yookassa_notification(*, event: str, object_id: str) -> Payment | Refund | None:
     """Act on a notification that passed the sender check: ask the API, apply its answer.
 
-    Returns what it touched (None: nothing to do, or not ours). Raises ProviderError when the
+    Returns what it touched (None: nothing to do, or not ours). Raises PaymentProviderError when the
     API cannot be asked (the view answers 5xx so YooKassa retries).
     """
     if event in PAYMENT_EVENTS:

@@ -2,15 +2,8 @@
 import pytest
 from django.db import IntegrityError, transaction
 
+from billing import exceptions as errors
 from billing import selectors, services
-from billing.exceptions import (
-    ChargeExceedsReservation,
-    IdempotencyConflict,
-    InsufficientFunds,
-    InvalidAmount,
-    ReservationAlreadyPosted,
-    ReservationAlreadyVoided,
-)
 from billing.models import Account, Transfer, TransferKind
 from billing.staff_keys import ADJUST_NAMESPACE, new_key
 from tests.helpers import make_customer
@@ -47,12 +40,12 @@ def test_same_idempotency_key_and_arguments_returns_the_first_transfer_and_moves
 def test_same_idempotency_key_with_other_arguments_raises_conflict_and_moves_nothing():
     c = make_customer()
     services.credit_balance(customer=c, amount=10_000, idempotency_key="k", source="yookassa")
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(errors.IdempotencyConflict):
         services.credit_balance(customer=c, amount=20_000, idempotency_key="k", source="yookassa")
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(errors.IdempotencyConflict):
         services.reserve_balance(customer=c, amount=10_000, idempotency_key="k")
     other = make_customer()
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(errors.IdempotencyConflict):
         services.credit_balance(customer=other, amount=10_000, idempotency_key="k", source="yookassa")
     assert selectors.get_balance(c) == 10_000
     assert selectors.get_balance(other) == 0
@@ -61,9 +54,9 @@ def test_same_idempotency_key_with_other_arguments_raises_conflict_and_moves_not
 @pytest.mark.parametrize("amount", [0, -1, 1.5, "100", True, 10**15])
 def test_amounts_that_are_not_positive_whole_kopecks_are_refused(amount):
     c = make_customer(balance=1000)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(errors.InvalidAmount):
         services.credit_balance(customer=c, amount=amount, idempotency_key="bad", source="bonus")
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(errors.InvalidAmount):
         services.reserve_balance(customer=c, amount=amount, idempotency_key="bad2")
     assert selectors.get_balance(c) == 1000
 
@@ -74,7 +67,7 @@ def test_reserve_holds_money_and_refuses_more_than_available():
     assert r.kind == TransferKind.PENDING
     assert selectors.get_balance(c) == 400
     assert selectors.get_held(c) == 600
-    with pytest.raises(InsufficientFunds) as exc:
+    with pytest.raises(errors.InsufficientFunds) as exc:
         services.reserve_balance(customer=c, amount=401, idempotency_key="job:2")
     assert exc.value.available == 400 and exc.value.required == 401
     assert selectors.get_balance(c) == 400
@@ -106,7 +99,7 @@ def test_charging_twice_moves_money_once():
     second = services.charge_reserved_balance(reservation=r, amount=500)
     assert first.pk == second.pk
     assert selectors.get_balance(c) == 500
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(errors.IdempotencyConflict):
         services.charge_reserved_balance(reservation=r, amount=300)
     assert selectors.get_balance(c) == 500
 
@@ -114,7 +107,7 @@ def test_charging_twice_moves_money_once():
 def test_charge_above_the_held_amount_raises_and_moves_nothing():
     c = make_customer(balance=1_000)
     r = services.reserve_balance(customer=c, amount=600, idempotency_key="job:1")
-    with pytest.raises(ChargeExceedsReservation):
+    with pytest.raises(errors.ChargeExceedsReservation):
         services.charge_reserved_balance(reservation=r, amount=601)
     assert (selectors.get_balance(c), selectors.get_held(c)) == (400, 600)
 
@@ -132,7 +125,7 @@ def test_charging_a_voided_reservation_raises_and_moves_nothing():
     c = make_customer(balance=1_000)
     r = services.reserve_balance(customer=c, amount=600, idempotency_key="job:1")
     services.refund_balance(reservation=r)
-    with pytest.raises(ReservationAlreadyVoided):
+    with pytest.raises(errors.ReservationAlreadyVoided):
         services.charge_reserved_balance(reservation=r)
     assert selectors.get_balance(c) == 1_000
     assert Account.objects.get(code="revenue").balance == 0
@@ -142,7 +135,7 @@ def test_voiding_a_posted_reservation_raises_and_moves_nothing():
     c = make_customer(balance=1_000)
     r = services.reserve_balance(customer=c, amount=600, idempotency_key="job:1")
     services.charge_reserved_balance(reservation=r)
-    with pytest.raises(ReservationAlreadyPosted):
+    with pytest.raises(errors.ReservationAlreadyPosted):
         services.refund_balance(reservation=r)
     assert selectors.get_balance(c) == 400
 
@@ -162,9 +155,9 @@ def test_adjust_balance_adds_and_takes_but_never_below_zero(django_user_model):
     services.adjust_balance(customer=c, amount=500, idempotency_key=ADJ["adj:1"], staff_user=staff, reason="goodwill")
     services.adjust_balance(customer=c, amount=-300, idempotency_key=ADJ["adj:2"], staff_user=staff, reason="typo")
     assert selectors.get_balance(c) == 1_200
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(errors.InsufficientFunds):
         services.adjust_balance(customer=c, amount=-1_201, idempotency_key=ADJ["adj:3"], staff_user=staff, reason="x")
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(errors.InvalidAmount):
         services.adjust_balance(customer=c, amount=100, idempotency_key=ADJ["adj:4"], staff_user=staff, reason=" ")
     assert selectors.get_balance(c) == 1_200
     audit = Transfer.objects.get(idempotency_key=ADJ["adj:2"])
@@ -174,7 +167,7 @@ def test_adjust_balance_adds_and_takes_but_never_below_zero(django_user_model):
 def test_adjust_cannot_take_held_money():
     c = make_customer(balance=1_000)
     services.reserve_balance(customer=c, amount=800, idempotency_key="job:1")
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(errors.InsufficientFunds):
         services.adjust_balance(customer=c, amount=-300, idempotency_key=new_key(ADJUST_NAMESPACE), staff_user=None, reason="x")
 
 
@@ -182,7 +175,7 @@ def test_debit_balance_refuses_money_already_spent():
     c = make_customer(balance=1_000)
     r = services.reserve_balance(customer=c, amount=800, idempotency_key="job:1")
     services.charge_reserved_balance(reservation=r)
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(errors.InsufficientFunds):
         services.debit_balance(customer=c, amount=500, idempotency_key="refund:1", destination="yookassa")
     services.debit_balance(customer=c, amount=200, idempotency_key="refund:2", destination="yookassa")
     assert selectors.get_balance(c) == 0

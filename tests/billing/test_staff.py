@@ -114,13 +114,13 @@ def test_a_superuser_approves_a_pending_adjustment_once_and_the_customer_is_told
     pending = adjust(support, c, RUB_5000 + 1, reason="compensation for job #12", note="ticket 4411, VIP")
     assert messages_to(c) == []
     with pytest.raises(StaffDecisionRefused):
-        approve_staff_adjustment(acting_user=support, adjustment=pending)  # not a superuser
-    done = approve_staff_adjustment(acting_user=boss, adjustment=pending)
+        approve_staff_adjustment(acting_user=support, request=pending)  # not a superuser
+    done = approve_staff_adjustment(acting_user=boss, request=pending)
     assert done.status == StaffRequestStatus.DONE and done.decided_by == boss and done.decided_at
     assert done.transfer.idempotency_key == pending.idempotency_key and done.transfer.staff_user == boss
     assert selectors.get_balance(c) == RUB_5000 + 1
     with pytest.raises(StaffRequestAlreadyDecided):
-        approve_staff_adjustment(acting_user=django_user_model.objects.create_superuser("boss2"), adjustment=pending)
+        approve_staff_adjustment(acting_user=django_user_model.objects.create_superuser("boss2"), request=pending)
     assert selectors.get_balance(c) == RUB_5000 + 1
     [text] = messages_to(c)
     assert "compensation for job #12" in text and "₽5,000.01" in text
@@ -135,7 +135,7 @@ def test_nobody_decides_their_own_request(settings, django_user_model):
     boss.is_superuser = True
     boss.save(update_fields=["is_superuser"])
     with pytest.raises(StaffDecisionRefused):
-        approve_staff_adjustment(acting_user=boss, adjustment=pending)
+        approve_staff_adjustment(acting_user=boss, request=pending)
     with pytest.raises(StaffDecisionRefused):
         reject_staff_request(acting_user=boss, request=pending)
     assert BalanceAdjustment.objects.get(pk=pending.pk).is_pending
@@ -147,7 +147,7 @@ def test_a_rejected_request_moves_nothing_and_cannot_be_approved_later(limits, s
     rejected = reject_staff_request(acting_user=boss, request=pending)
     assert rejected.status == StaffRequestStatus.REJECTED and rejected.decided_by == boss
     with pytest.raises(StaffRequestAlreadyDecided):
-        approve_staff_adjustment(acting_user=boss, adjustment=pending)
+        approve_staff_adjustment(acting_user=boss, request=pending)
     assert selectors.get_balance(c) == 0 and messages_to(c) == []
 
 

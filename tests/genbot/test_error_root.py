@@ -10,7 +10,7 @@ from payments import exceptions as payment_errors
 
 def test_every_apps_root_is_a_genbot_error():
     for root in (billing_errors.BillingError, job_errors.JobError, payment_errors.PaymentError,
-                 payment_errors.ProviderError, provider_errors.ProviderError):
+                 payment_errors.PaymentProviderError, provider_errors.ProviderError):
         assert issubclass(root, GenbotError), root
 
 
@@ -29,3 +29,15 @@ def test_the_message_renders_in_the_language_active_where_it_is_shown():
     with translation.override("en"):
         assert str(GenbotError()) == "The operation was refused."
         assert str(billing_errors.BillingError("Custom refusal")) == "Custom refusal"
+
+
+def test_no_two_refusals_share_a_name():
+    """Each exception is defined once: ``ProviderError`` is the AI providers', payments' say so."""
+    modules = (billing_errors, job_errors, provider_errors, payment_errors)
+    defined = [
+        value for module in modules for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, GenbotError) and value.__module__ == module.__name__
+    ]
+    names = [error.__name__ for error in defined]
+    assert len(names) == len(set(names)), sorted(name for name in names if names.count(name) > 1)
+    assert {"PaymentProviderError", "PaymentProviderUnavailable", "ProviderError", "ProviderUnavailable"} <= set(names)

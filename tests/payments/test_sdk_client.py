@@ -6,7 +6,7 @@ import time
 import pytest
 
 from payments import services, yookassa_client
-from payments.exceptions import ProviderUnavailable
+from payments.exceptions import PaymentProviderUnavailable
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_https_is_verified_against_the_ca_bundle_requests_would_use(monkeypatch)
 def test_an_answer_that_is_not_json_is_reported_as_unavailable(yookassa_stub, monkeypatch):
     payment = _paid_topup(yookassa_stub)
     monkeypatch.setattr(yookassa_client._Answer, "json", lambda self: __import__("json").loads(b"<html>bad gateway"))
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable):
         yookassa_client.fetch_payment(payment.provider_payment_id)
 
 
@@ -130,7 +130,7 @@ def test_a_hung_api_times_out_and_is_reported_as_unavailable(silent_server, sett
     settings.YOOKASSA_API_URL = silent_server
     monkeypatch.setattr(yookassa_client, "TIMEOUT", (1, 0.3))
     started = time.monotonic()
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable):
         yookassa_client.fetch_payment("2f1c5a3e-000f-5000-8000-1f1f1f1f1f1f")
     assert time.monotonic() - started < 3  # not retried with the SDK's backoff either
 

@@ -12,8 +12,8 @@ from billing.services import set_customer_blocked
 from payments import services
 from payments.exceptions import (
     CustomerBlocked,
-    ProviderRefused,
-    ProviderUnavailable,
+    PaymentProviderRefused,
+    PaymentProviderUnavailable,
     ReceiptContactRequired,
     TopupAmountOutOfRange,
     UnknownProvider,
@@ -110,14 +110,14 @@ def test_receipts_on_without_any_contact_are_refused_before_anything_is_created(
 
 def test_wrong_credentials_are_refused_and_the_attempt_is_canceled(yookassa_stub, settings):
     settings.YOOKASSA_SECRET_KEY = "wrong"
-    with pytest.raises(ProviderRefused):
+    with pytest.raises(PaymentProviderRefused):
         services.create_topup(customer=make_customer(), amount=10_000, provider="yookassa")
     assert Payment.objects.get().status == PaymentStatus.CANCELED
 
 
 def test_an_outage_at_creation_leaves_a_pending_row_that_sync_cancels_later(yookassa_stub):
     yookassa_stub.fail_next(1, status=503)
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable):
         services.create_topup(customer=make_customer(), amount=10_000, provider="yookassa")
     payment = Payment.objects.get()
     assert payment.status == PaymentStatus.PENDING and payment.provider_payment_id is None
@@ -128,7 +128,7 @@ def test_an_outage_at_creation_leaves_a_pending_row_that_sync_cancels_later(yook
 
 def test_an_unreachable_api_is_reported_as_unavailable(settings):
     settings.YOOKASSA_API_URL = "http://127.0.0.1:9/v3"  # discard port: nothing listens
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable):
         services.create_topup(customer=make_customer(), amount=10_000, provider="yookassa")
 
 

@@ -4,25 +4,14 @@ from __future__ import annotations
 import pytest
 
 from telegram_bot import callbacks, keyboards
-from telegram_bot.callbacks import (
-    CancelDialogue,
-    CancelJob,
-    Confirm,
-    Expired,
-    Language,
-    Menu,
-    Pay,
-    TopupAmount,
-    VideoAspect,
-    VideoDuration,
-    VideoMode,
-)
 from telegram_bot.quotes import new_quote_id
 
 EVERY_KIND = [
-    Menu("picture"), Menu("help"), TopupAmount(50_000), TopupAmount(None), Pay("yk", 25_000), Pay("st", 10_000),
-    VideoDuration(10), VideoAspect("16:9"), VideoAspect("9:16"), VideoMode("pro"), Confirm("aB3-x_9Z", 5_000),
-    Confirm("aB3-x_9Z", 0), CancelDialogue(), CancelJob(123456), Language("en"),
+    callbacks.Menu("picture"), callbacks.Menu("help"), callbacks.TopupAmount(50_000), callbacks.TopupAmount(None),
+    callbacks.Pay("yk", 25_000), callbacks.Pay("st", 10_000), callbacks.VideoDuration(10),
+    callbacks.VideoAspect("16:9"), callbacks.VideoAspect("9:16"), callbacks.VideoMode("pro"),
+    callbacks.Confirm("aB3-x_9Z", 5_000), callbacks.Confirm("aB3-x_9Z", 0), callbacks.CancelDialogue(),
+    callbacks.CancelJob(123456), callbacks.Language("en"),
 ]
 
 
@@ -34,25 +23,26 @@ def test_every_button_round_trips(callback):
 
 def test_the_wire_forms_stay_those_existing_keyboards_used():
     # Buttons already on screen in customers' chats keep working across the deploy.
-    assert [callbacks.build(c) for c in (Menu("topup"), TopupAmount(None), Pay("st", 100), VideoAspect("1:1"),
-                                         CancelDialogue(), CancelJob(7), Language("ru"))] == [
-        "m:topup", "t:custom", "p:st:100", "v:a:1:1", "c:no", "x:7", "l:ru",
-    ]
+    shown = (
+        callbacks.Menu("topup"), callbacks.TopupAmount(None), callbacks.Pay("st", 100), callbacks.VideoAspect("1:1"),
+        callbacks.CancelDialogue(), callbacks.CancelJob(7), callbacks.Language("ru"),
+    )
+    assert [callbacks.build(c) for c in shown] == ["m:topup", "t:custom", "p:st:100", "v:a:1:1", "c:no", "x:7", "l:ru"]
 
 
 def test_the_largest_confirm_data_fits_telegrams_64_bytes():
-    data = callbacks.build(Confirm(new_quote_id(), 999_999_999_999))
+    data = callbacks.build(callbacks.Confirm(new_quote_id(), 999_999_999_999))
     assert len(data.encode()) <= callbacks.MAX_BYTES
 
 
 def test_building_data_over_64_bytes_is_refused():
     with pytest.raises(ValueError, match="64 bytes"):
-        callbacks.build(Menu("x" * 70))
+        callbacks.build(callbacks.Menu("x" * 70))
 
 
 def test_building_data_that_would_not_parse_back_is_refused():
     with pytest.raises(ValueError, match="parse back"):
-        callbacks.build(Menu("nonsense"))
+        callbacks.build(callbacks.Menu("nonsense"))
 
 
 @pytest.mark.parametrize("garbage", [
@@ -61,7 +51,7 @@ def test_building_data_that_would_not_parse_back_is_refused():
     "v:m:ULTRA", "v:z:1", "x:", "x:abc", "x:-1", "l:de", "h:", "h:10000", "c:no:5", "zz:1", "ok", "é" * 40, "c:" + "a" * 70 + ":1",
 ])
 def test_unknown_or_garbled_data_parses_to_expired(garbage):
-    assert isinstance(callbacks.parse(garbage), Expired)
+    assert isinstance(callbacks.parse(garbage), callbacks.Expired)
 
 
 def test_keyboards_carry_only_data_that_parses(settings):
@@ -74,4 +64,4 @@ def test_keyboards_carry_only_data_that_parses(settings):
     for board in boards:
         for row in board["inline_keyboard"]:
             for button in row:
-                assert not isinstance(callbacks.parse(button["callback_data"]), Expired), button
+                assert not isinstance(callbacks.parse(button["callback_data"]), callbacks.Expired), button

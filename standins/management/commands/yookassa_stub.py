@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from standins.yookassa import YooKassaStub
+from standins.yookassa import RATE_LIMIT, YooKassaStub
 
 
 class Command(BaseCommand):
@@ -14,9 +14,14 @@ class Command(BaseCommand):
             "--webhook-url", default=settings.YOOKASSA_STUB_WEBHOOK_URL,
             help="where notifications are posted (default YOOKASSA_STUB_WEBHOOK_URL)",
         )
+        parser.add_argument(
+            "--calls-per-second", type=int, default=RATE_LIMIT[0],
+            help=f"API calls a shop may make in any second; more are answered 429 (default {RATE_LIMIT[0]})",
+        )
 
-    def handle(self, *args, host, port, webhook_url, **options):
-        stub = YooKassaStub(host=host, port=port, webhook_url=webhook_url)  # the configured shop
+    def handle(self, *args, host, port, webhook_url, calls_per_second, **options):
+        # The configured shop (settings' demo shop in offline runs).
+        stub = YooKassaStub(host=host, port=port, webhook_url=webhook_url, rate_limit=(calls_per_second, 1.0))
         self.stdout.write(f"YooKassa stub on http://{host}:{port}/v3, notifications to {webhook_url}")
         try:
             stub.serve_forever()
