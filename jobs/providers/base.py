@@ -106,10 +106,9 @@ UnsafeResultURL = _kind("UnsafeResultURL", ResultDownloadFailed, "unsafe_result_
 ResultTooLarge = _kind("ResultTooLarge", ResultDownloadFailed, "result_too_large")
 
 
-class TaskAlreadyExists(FinalProviderError):
-    """The provider already has a task under this job's external id (it was created before)."""
-
-    code = "task_exists"
+TaskAlreadyExists = _kind("TaskAlreadyExists", FinalProviderError, "task_exists", doc=(
+    "The provider already has a task under this job's external id (it was created before)."
+))
 
 
 class JobCancelled(Exception):
