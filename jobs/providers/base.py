@@ -120,6 +120,13 @@ class JobCancelled(Exception):
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """What a provider is asked for; which fields a model takes is its catalogue offer's say.
+
+    ``input_image``/``input_mime`` are the first of ``input_images`` (the one picture most kinds
+    take); ``model`` is the provider's model id ("" = the provider's setting); ``end_image`` is a
+    video's last frame (Kling's ``image_tail``).
+    """
+
     kind: str
     prompt: str
     input_image: bytes | None = None
@@ -127,6 +134,13 @@ class GenerationRequest:
     aspect_ratio: str = ""
     duration: int = catalog.VIDEO_DURATIONS[0]
     mode: str = catalog.VIDEO_MODES[0]
+    model: str = ""
+    image_size: str = ""
+    input_images: tuple[tuple[bytes, str], ...] = ()
+    negative_prompt: str = ""
+    sound: bool = False
+    end_image: bytes | None = None
+    end_mime: str = ""
 
 
 @dataclass(frozen=True)
