@@ -163,15 +163,19 @@ def _eta(redis_client, provider: str, quota: ProviderQuota, position: int) -> in
     return int(math.ceil(position / max(quota.slots, 1)) * seconds)
 
 
-def renew(provider: str, job_ids) -> None:
-    """Extend the leases the given jobs hold (the ones not holding one are left alone)."""
+def renew(provider: str, job_ids, *, take: bool = False) -> None:
+    """Extend the leases the given jobs hold (the ones not holding one are left alone).
+
+    ``take``: hold a slot even if the lease had ended: a poll of a task that is running at the
+    provider whatever genbot's count says (its polls stalled longer than the lease).
+    """
     job_ids = list(job_ids)
     if provider_quota(provider) is None or not job_ids:
         return
     key = _keys(provider, "leases")[0]
     until = _now_ms() + settings.JOB_QUOTA_LEASE * 1000
     try:
-        client().zadd(key, {str(job_id): until for job_id in job_ids}, xx=True)
+        client().zadd(key, {str(job_id): until for job_id in job_ids}, xx=not take)
     except REDIS_ERRORS as exc:
         logger.warning("quota of %s: leases not renewed (%s)", provider, exc)
 

@@ -175,7 +175,7 @@ def poll_job(*, job_id: int, due_ms: int | None = None) -> str:
     if due_ms is not None and not same_moment(job.next_check_at, due_ms):
         return "skipped"
     provider = get_provider(job.provider)
-    quota.renew(job.provider, [job.pk])
+    quota.renew(job.provider, [job.pk], take=True)
     elapsed = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0.0
     try:
         task = provider.get_task(job.kind, task_id=job.provider_task_id)
