@@ -301,11 +301,13 @@ FAKE_PROVIDER_FAILURE_RATE = env.float("FAKE_PROVIDER_FAILURE_RATE", default=0.0
 # --- jobs -------------------------------------------------------------------------------------
 # Active (pending or processing) jobs one customer may have at once.
 MAX_ACTIVE_JOBS_PER_CUSTOMER = env.int("MAX_ACTIVE_JOBS_PER_CUSTOMER", default=3)
-# A processing job whose heartbeat is older than this many seconds is failed and refunded;
-# workers beat every JOB_HEARTBEAT_INTERVAL seconds (and report progress with the beat).
+# A processing job whose heartbeat is older than this many seconds lost its worker: it is tried
+# again (JOB_MAX_ATTEMPTS), then failed and refunded; workers beat every JOB_HEARTBEAT_INTERVAL
+# seconds (and report progress and renew their provider slots with the beat).
 JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=120)
 JOB_HEARTBEAT_INTERVAL = env.float("JOB_HEARTBEAT_INTERVAL", default=5.0)
-# A pending job older than this many seconds with no live queue message is enqueued again.
+# A pending job older than this many seconds with no live queue message is enqueued again, and a
+# scheduled poll or try overdue by this many seconds is run at once (a stalled RQ scheduler).
 JOB_REQUEUE_AFTER = env.int("JOB_REQUEUE_AFTER", default=60)
 # Results (and input media) are deleted this many days after the job finished.
 RESULT_TTL_DAYS = env.int("RESULT_TTL_DAYS", default=7)
