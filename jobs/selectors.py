@@ -42,9 +42,23 @@ def all_offers() -> list[catalog.OfferView]:
     return [_view(offer) for offer in rows]
 
 
+def _follow(views: list[catalog.OfferView], offer: catalog.OfferView) -> catalog.OfferView:
+    """A disabled offer's successor, followed while that is disabled too (the offer itself when
+    it is enabled or has none)."""
+    by_key, seen = {view.key: view for view in views}, set()
+    while not offer.enabled and offer.successor in by_key and offer.key not in seen:
+        seen.add(offer.key)
+        offer = by_key[offer.successor]
+    return offer
+
+
 def _default_among(views: list[catalog.OfferView], kind: str) -> catalog.OfferView | None:
-    taking = [view for view in views if view.enabled and kind in view.kinds]
-    return next((view for view in taking if view.is_default), taking[0] if taking else None)
+    """The kind's default: the enabled offer marked default, else the successor of a disabled
+    one, else the first enabled offer taking the kind."""
+    marked = [view for view in views if view.is_default and kind in view.kinds]
+    candidates = [view for view in marked if view.enabled] + [_follow(views, view) for view in marked]
+    candidates += [view for view in views if view.enabled]
+    return next((view for view in candidates if view.enabled and kind in view.kinds), None)
 
 
 def offers(kind: str | None = None) -> list[catalog.OfferView]:
@@ -70,23 +84,20 @@ def default_offer(kind: str) -> catalog.OfferView:
 
 
 def _resolve(views: list[catalog.OfferView], *, kind: str, model: str) -> catalog.OfferView:
-    if not model:
-        default = _default_among(views, kind)
-        if default is None:
-            raise ModelUnavailable()
-        return default
-    by_key = {view.key: view for view in views}
-    offer, seen = by_key.get(model), set()
+    offer = next((view for view in views if view.key == model), None) if model else _default_among(views, kind)
     if offer is None:
         raise ModelUnavailable()
-    # A disabled offer's new orders go to its successor (followed while that is disabled too);
-    # with none that takes the kind, to the kind's default.
-    while not offer.enabled and offer.successor and offer.key not in seen:
-        seen.add(offer.key)
-        offer = by_key[offer.successor]
-    if not offer.enabled or (kind not in offer.kinds and offer.key != model):
-        return _resolve(views, kind=kind, model="")
-    return offer
+    if offer.enabled:
+        return offer
+    # A disabled offer's new orders go to its successor; with none that takes the kind, to the
+    # kind's default.
+    successor = _follow(views, offer)
+    if successor.enabled and kind in successor.kinds:
+        return successor
+    default = _default_among(views, kind)
+    if default is None:
+        raise ModelUnavailable()
+    return default
 
 
 def offer_for(*, kind: str, model: str = "") -> catalog.OfferView:
