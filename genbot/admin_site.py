@@ -20,6 +20,11 @@ class GenbotAdminSite(admin.AdminSite):
             "chart_first": days[0].day,
             "chart_last": days[-1].day,
             "chart_money_top": format_amount(dashboard.chart_series(days)["money_top"], "en"),
+            "models": [
+                {"key": row.offer_key, "jobs": row.jobs, "revenue": format_amount(row.revenue, "en"),
+                 "cost": format_amount(row.provider_cost, "en"), "margin": format_amount(row.margin, "en")}
+                for row in dashboard.model_figures(30)
+            ],
             "rq_dashboard": request.user.is_superuser,
             **(extra_context or {}),
         }

@@ -75,6 +75,30 @@ def last_days(days: int = 30) -> list[DayFigures]:
     return list(by_day.values())
 
 
+@dataclass
+class ModelFigures:
+    offer_key: str  # "" for jobs from before the catalogue
+    jobs: int
+    revenue: int  # kopecks charged
+    provider_cost: int  # kopecks the providers charge for them, by the offers' cost rules
+
+    @property
+    def margin(self) -> int:
+        return self.revenue - self.provider_cost
+
+
+def model_figures(days: int = 30) -> list[ModelFigures]:
+    """Completed jobs of the last ``days`` days per offer: what customers paid, what the
+    providers cost (as priced at submit), most revenue first."""
+    start = _day_start(timezone.localdate() - timedelta(days=days - 1))
+    rows = (
+        Job.objects.filter(status=JobStatus.COMPLETED, completed_at__gte=start)
+        .values("offer_key").annotate(n=Count("id"), revenue=Sum("cost_actual"), cost=Sum("provider_cost"))
+        .order_by("-revenue", "offer_key")
+    )
+    return [ModelFigures(row["offer_key"], row["n"], row["revenue"] or 0, row["cost"] or 0) for row in rows]
+
+
 def chart_series(days: list[DayFigures], *, width: int = 600, height: int = 120) -> dict:
     """SVG polyline points for top-ups, spend (same money scale) and failures (own scale)."""
     step = width / max(len(days) - 1, 1)

@@ -322,7 +322,9 @@ JOB_MAX_INPUT_BYTES = env.int("JOB_MAX_INPUT_BYTES", default=10 * 1024 * 1024)
 JOB_MAX_INPUT_PIXELS = env.int("JOB_MAX_INPUT_PIXELS", default=40_000_000)
 JOB_MIN_VIDEO_IMAGE_SIDE = env.int("JOB_MIN_VIDEO_IMAGE_SIDE", default=300)
 JOB_MAX_PROMPT_LENGTH = env.int("JOB_MAX_PROMPT_LENGTH", default=2500)
-# Default prices in kopecks (staff override them per kind/provider/mode/duration in the admin).
+# The first prices of the catalogue's default offers, in kopecks (Nano Banana's picture and edit,
+# Kling 2.5 Turbo's second of video), read once by the migration that seeds the catalogue
+# (jobs 0006); after it, staff edit every offer's prices in the admin.
 PRICE_IMAGE = env.int("PRICE_IMAGE", default=1500)
 PRICE_IMAGE_EDIT = env.int("PRICE_IMAGE_EDIT", default=2000)
 PRICE_VIDEO_STD_PER_SECOND = env.int("PRICE_VIDEO_STD_PER_SECOND", default=1000)
