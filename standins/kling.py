@@ -3,6 +3,13 @@
 It checks the HS256 JWT (``iss``/``exp``/``nbf``), the path and the body, and answers with
 Kling's business codes beside the HTTP status.
 
+- The create's body is checked against the protocol: a field the endpoint does not define (text2video:
+  ``FIELDS["text2video"]``; image2video has ``image``/``image_tail`` and no ``aspect_ratio``), a
+  ``model_name`` Kling does not serve, or a value the model does not take (``MODELS``: its modes;
+  ``sound`` "on"/"off" on kling-v2-6 in pro mode only; ``image_tail`` in pro mode only;
+  ``cfg_scale`` not on v2 models; duration "5"/"10"; aspect_ratio 16:9, 9:16, 1:1; prompts up to
+  2,500 characters; images as bare base64) is refused with 400 code 1201 and creates nothing.
+
 - ``POST /v1/videos/{text2video,image2video}`` takes an optional ``external_task_id`` (unique per
   account: a second create with it is refused, 400 code 1201, and creates nothing) and an
   optional ``callback_url``. With ``max_parallel`` tasks already submitted or processing, a
@@ -56,6 +63,56 @@ DEFAULT_REQUESTS_PER_MINUTE = 60_000  # generous: the product's own pacing is wh
 ORDER = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
 SAFETY_MESSAGE = "Failure to pass the risk control system"
 
+FIELDS = {
+    "text2video": {"model_name", "prompt", "negative_prompt", "cfg_scale", "mode", "camera_control", "aspect_ratio",
+                   "duration", "sound", "callback_url", "external_task_id"},
+    "image2video": {"model_name", "image", "image_tail", "prompt", "negative_prompt", "cfg_scale", "mode",
+                    "static_mask", "dynamic_masks", "camera_control", "duration", "sound", "callback_url",
+                    "external_task_id"},
+}
+# model_name -> (modes, modes with sound, modes with image_tail)
+MODELS = {
+    "kling-v1": ({"std", "pro"}, set(), {"pro"}),
+    "kling-v1-6": ({"std", "pro"}, set(), {"pro"}),
+    "kling-v2-1": ({"std", "pro"}, set(), {"pro"}),
+    "kling-v2-1-master": ({"std", "pro"}, set(), set()),
+    "kling-v2-5-turbo": ({"std", "pro"}, set(), {"pro"}),
+    "kling-v2-6": ({"std", "pro"}, {"pro"}, {"pro"}),
+}
+PROMPT_CHARS = 2500
+
+
+def body_refusal(endpoint: str, body: dict) -> str | None:
+    """Why Kling would refuse this create's body (code 1201), or None."""
+    unknown = sorted(set(body) - FIELDS[endpoint])
+    if unknown:
+        return f"Invalid request parameters: unknown field {unknown[0]}"
+    model = body.get("model_name", "kling-v1")
+    if model not in MODELS:
+        return f"model_name {model} is not supported"
+    modes, sound_modes, tail_modes = MODELS[model]
+    mode = body.get("mode", "std")
+    if not body.get("prompt") and endpoint == "text2video":
+        return "prompt is required"
+    if endpoint == "image2video" and not body.get("image"):
+        return "image is required"
+    if body.get("duration") not in ("5", "10") or mode not in modes:
+        return "invalid duration or mode"
+    if any(len(str(body.get(key) or "")) > PROMPT_CHARS for key in ("prompt", "negative_prompt")):
+        return f"prompt and negative_prompt take at most {PROMPT_CHARS} characters"
+    if "aspect_ratio" in body and body["aspect_ratio"] not in ("16:9", "9:16", "1:1"):
+        return f"aspect_ratio {body['aspect_ratio']} is not supported"
+    if "sound" in body and (body["sound"] not in ("on", "off") or mode not in sound_modes):
+        return f"sound is not supported by {model} in {mode} mode"
+    if "image_tail" in body and mode not in tail_modes:
+        return f"image_tail is not supported by {model} in {mode} mode"
+    if "cfg_scale" in body and model.startswith("kling-v2"):
+        return f"cfg_scale is not supported by {model}"
+    for key in ("image", "image_tail"):
+        if str(body.get(key) or "").startswith("data:"):
+            return f"{key} must be base64 without a data: prefix"
+    return None
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -76,6 +133,7 @@ class Task:
     status_msg: str = ""
     polls: int = 0
     downloads: int = 0
+    duration: str = "5"
 
     @property
     def finished(self) -> bool:
@@ -237,16 +295,13 @@ class KlingStub(StubServer):
                 "created_at": task.created_at, "updated_at": task.updated_at}
         if task.status == "succeed":
             data["task_result"] = {"videos": [{"id": f"v{task.task_id}", "url": f"{self.url}/files/{task.task_id}.mp4",
-                                               "duration": "5"}]}
+                                               "duration": task.duration}]}
         return data
 
     def create(self, endpoint: str, body: dict):
-        if not body.get("prompt") and endpoint == "text2video":
-            return self.answer(400, 1201, "prompt is required")
-        if endpoint == "image2video" and not body.get("image"):
-            return self.answer(400, 1201, "image is required")
-        if body.get("duration") not in ("5", "10") or body.get("mode") not in ("std", "pro"):
-            return self.answer(400, 1201, "invalid duration or mode")
+        refused = body_refusal(endpoint, body)
+        if refused:
+            return self.answer(400, 1201, refused)
         external_id, callback_url = body.get("external_task_id"), body.get("callback_url")
         if external_id is not None and (not isinstance(external_id, str) or not external_id):
             return self.answer(400, 1201, "external_task_id must be a non-empty string")
@@ -265,6 +320,7 @@ class KlingStub(StubServer):
             if refused:
                 return refused
             task = self._new_task(endpoint, behaviour, external_id, callback_url)
+            task.duration = body["duration"]
             # slow_create: the task is made (and paid) at once, the answer comes slow_seconds later.
             return self.answer(200, 0, "SUCCESS", {key: value for key, value in self.task_data(task).items()
                                                    if key in ("task_id", "task_status", "task_info", "created_at",

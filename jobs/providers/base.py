@@ -90,6 +90,31 @@ BadInput = _kind("BadInput", FinalProviderError, "bad_input", _(
 NoMediaReturned = _kind("NoMediaReturned", FinalProviderError, "no_media", _(
     "The service returned no picture for this request. Rephrase it and try again. The money was returned."
 ))
+# What Gemini's promptFeedback.blockReason and finishReason say, each in the customer's words.
+PromptBlocked = _kind("PromptBlocked", SafetyBlocked, "prompt_blocked", _(
+    "The description was blocked by the content safety filter before any picture was made. Change it "
+    "and try again. The money was returned to your balance."
+))
+ImageSafetyBlocked = _kind("ImageSafetyBlocked", SafetyBlocked, "image_safety", _(
+    "The picture came out against the content safety rules and was withheld. Change the description "
+    "or the photo and try again. The money was returned to your balance."
+))
+ProhibitedContent = _kind("ProhibitedContent", SafetyBlocked, "prohibited", _(
+    "The service does not make this kind of content. Change the request and try again. The money was "
+    "returned to your balance."
+))
+PersonalDataBlocked = _kind("PersonalDataBlocked", SafetyBlocked, "personal_data", _(
+    "The request seems to contain sensitive personal data, which the service refuses. Remove it and try "
+    "again. The money was returned to your balance."
+))
+RecitationBlocked = _kind("RecitationBlocked", FinalProviderError, "recitation", _(
+    "The result was too close to an existing protected work and was withheld. Describe something more "
+    "of your own and try again. The money was returned to your balance."
+))
+UnsupportedLanguage = _kind("UnsupportedLanguage", FinalProviderError, "language", _(
+    "The service does not understand the language of this description. Try writing it in English. The "
+    "money was returned to your balance."
+))
 ProviderBillingError = _kind("ProviderBillingError", FinalProviderError, "provider_billing", _(
     "The generation service is unavailable at the moment. The money was returned to your balance."
 ))

@@ -1,7 +1,11 @@
 """A provider that makes real media locally, so the whole product runs with no key and no network.
 
-Pictures are PNGs drawn from the prompt with Pillow; videos are short real MP4s encoded by
-imageio's bundled ffmpeg (a GIF animation when ffmpeg cannot run). ``FAKE_PROVIDER_LATENCY``
+Pictures are PNGs drawn from the prompt with Pillow at the size Gemini would make: the requested
+aspect ratio at 1K, 2K or 4K (``PICTURE_SIZES``: Google's table for its Gemini 3 image models; a
+4K 16:9 picture is 5504 x 3072), the first input picture as the background and the others as
+thumbnails. Videos are real MP4s encoded by imageio's bundled ffmpeg (a GIF animation when
+ffmpeg cannot run) of the requested length, in the requested shape (a video from a photo takes
+the photo's), its last frame drawn on the end frame when there is one. ``FAKE_PROVIDER_LATENCY``
 seconds pass per generation (reported as progress, cancel noticed at each step; 0 skips the
 wait) and ``FAKE_PROVIDER_FAILURE_RATE`` of generations fail with a retryable error.
 """
@@ -15,7 +19,7 @@ import textwrap
 import time
 
 from django.conf import settings
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .. import catalog
 from .base import (
@@ -26,11 +30,46 @@ from .base import (
     ProgressReporter,
     ProviderUnavailable,
 )
+from .gemini import input_images
 
 logger = logging.getLogger(__name__)
 
-SIZES = {"1:1": (512, 512), "16:9": (640, 360), "9:16": (360, 640), "4:3": (512, 384), "3:4": (384, 512)}
-VIDEO_FPS = 8
+# The 1K size of each aspect ratio (Google's table for gemini-3-pro-image-preview); 2K and 4K
+# are two and four times as wide and high.
+PICTURE_SIZES = {
+    "1:1": (1024, 1024), "2:3": (848, 1264), "3:2": (1264, 848), "3:4": (896, 1200), "4:3": (1200, 896),
+    "4:5": (928, 1152), "5:4": (1152, 928), "9:16": (768, 1376), "16:9": (1376, 768), "21:9": (1584, 672),
+}
+SCALES = {"1K": 1, "2K": 2, "4K": 4}
+# Videos stay small (the shape is what matters here): this long side, this many frames a second.
+VIDEO_LONG_SIDE = 640
+VIDEO_FPS = 4
+
+
+def ratio_of(aspect_ratio: str) -> float | None:
+    width, _sep, height = aspect_ratio.partition(":")
+    try:
+        return float(width) / float(height)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def picture_size(aspect_ratio: str, image_size: str = "") -> tuple[int, int]:
+    """The pixels of a picture at this ratio and size; a ratio off the table keeps about 1 MP."""
+    scale = SCALES.get(image_size, 1)
+    if aspect_ratio in PICTURE_SIZES:
+        width, height = PICTURE_SIZES[aspect_ratio]
+    else:
+        ratio = ratio_of(aspect_ratio) or 1.0
+        width, height = round((2**20 * ratio) ** 0.5 / 16) * 16, round((2**20 / ratio) ** 0.5 / 16) * 16
+    return width * scale, height * scale
+
+
+def video_size(ratio: float) -> tuple[int, int]:
+    """The long side ``VIDEO_LONG_SIDE``, the other one even (as H.264 wants) at ``ratio``."""
+    if ratio >= 1:
+        return VIDEO_LONG_SIDE, max(2, round(VIDEO_LONG_SIDE / ratio / 2) * 2)
+    return max(2, round(VIDEO_LONG_SIDE * ratio / 2) * 2), VIDEO_LONG_SIDE
 
 
 def _colour(prompt: str) -> tuple[int, int, int]:
@@ -39,11 +78,12 @@ def _colour(prompt: str) -> tuple[int, int, int]:
 
 
 def draw_picture(prompt: str, size: tuple[int, int] = (512, 512), *, shift: int = 0,
-                 base: Image.Image | None = None) -> Image.Image:
-    """A picture that visibly depends on the prompt: its colour, its text, a moving disc."""
+                 base: Image.Image | None = None, others: tuple[Image.Image, ...] = ()) -> Image.Image:
+    """A picture that visibly depends on the prompt: its colour, its text, a moving disc; on
+    ``base`` when given, with ``others`` as thumbnails along the bottom."""
     width, height = size
-    if base is not None:
-        image = base.convert("RGB").resize(size)
+    if base is not None or others:
+        image = base.convert("RGB").resize(size) if base is not None else Image.new("RGB", size, _colour(prompt))
         white, black = (255, 255, 255), (0, 0, 0)
     else:
         # A three-colour palette picture: encodes several times faster than RGB.
@@ -55,10 +95,16 @@ def draw_picture(prompt: str, size: tuple[int, int] = (512, 512), *, shift: int 
     cx = (width // 4 + shift * 7) % width
     cy = height // 2
     draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=white)
-    y = 10
-    for line in textwrap.wrap(prompt, width=max(10, width // 8))[:8]:
-        draw.text((10, y), line, fill=black)
-        y += 14
+    # The text grows with the picture, so a 4K one is as legible as a 1K one.
+    font_size = max(10, min(width, height) // 40)
+    font = ImageFont.load_default(size=font_size)
+    y = font_size
+    for line in textwrap.wrap(prompt, width=max(10, width // font_size))[:8]:
+        draw.text((font_size, y), line, fill=black, font=font)
+        y += font_size * 3 // 2
+    thumb = max(16, min(width, height) // 5)
+    for index, other in enumerate(others):
+        image.paste(other.convert("RGB").resize((thumb, thumb)), (index * (thumb + 4) % max(1, width - thumb), height - thumb))
     return image
 
 
@@ -106,14 +152,25 @@ class FakeProvider(BaseAIProvider):
         self._wait(reporter)
         if self.failure_rate > 0 and random.random() < self.failure_rate:
             raise ProviderUnavailable("fake provider: simulated failure")
-        size = SIZES.get(request.aspect_ratio, SIZES["1:1"])
-        base = None
-        if request.input_image:
-            base = Image.open(io.BytesIO(request.input_image))
+        inputs = [Image.open(io.BytesIO(content)) for content, _mime in input_images(request)]
+        base, others = (inputs[0], tuple(inputs[1:])) if inputs else (None, ())
         if catalog.is_video(request.kind):
-            size = SIZES.get(request.aspect_ratio, SIZES["16:9"])
-            # Keep the fake video small: a second of frames per requested second, at most 3 s.
-            count = VIDEO_FPS * min(3, max(1, request.duration))
-            frames = [draw_picture(request.prompt, size, shift=i, base=base).convert("RGB") for i in range(count)]
-            return GenerationResult(media=[video_bytes(frames)])
-        return GenerationResult(media=[GeneratedMedia(png_bytes(draw_picture(request.prompt, size, base=base)), "image/png")])
+            return GenerationResult(media=[self.video(request, base)])
+        size = picture_size(request.aspect_ratio or "1:1", request.image_size)
+        picture = draw_picture(request.prompt, size, base=base, others=others)
+        return GenerationResult(media=[GeneratedMedia(png_bytes(picture), "image/png")])
+
+    @staticmethod
+    def video(request: GenerationRequest, base: Image.Image | None) -> GeneratedMedia:
+        """``request.duration`` seconds in the shape asked for (a photo's own when it starts from one)."""
+        if base is not None:
+            ratio = base.width / base.height
+        else:
+            ratio = ratio_of(request.aspect_ratio or "16:9") or 16 / 9
+        size = video_size(ratio)
+        start = base.convert("RGB").resize(size) if base is not None else None
+        end = Image.open(io.BytesIO(request.end_image)).convert("RGB").resize(size) if request.end_image else start
+        count = VIDEO_FPS * max(1, request.duration)
+        frames = [draw_picture(request.prompt, size, shift=i, base=end if i == count - 1 else start).convert("RGB")
+                  for i in range(count)]
+        return video_bytes(frames)

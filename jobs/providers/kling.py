@@ -20,12 +20,29 @@ Answers carry a business ``code`` (0 = success) beside the HTTP status; the code
 1000-1004 authentication, 1100-1103 the account (arrears, resource pack), 1200-1201 parameters,
 1300-1301 platform strategy and content safety, 1302-1303 rate and concurrency limits (retry),
 1304 IP whitelist, 5000-5002 server errors (retry).
+
+The create's body (``build_body``)::
+
+    text2video:  {"model_name": "kling-v2-6", "prompt": "...", "negative_prompt": "...",
+                  "mode": "std"|"pro", "duration": "5"|"10", "aspect_ratio": "16:9"|"9:16"|"1:1",
+                  "sound": "on"|"off", "external_task_id": "...", "callback_url": "..."}
+    image2video: {"model_name": ..., "image": "<base64, no data: prefix>", "image_tail": "<base64>",
+                  "prompt", "negative_prompt", "mode", "duration", "sound", "external_task_id",
+                  "callback_url"}     (no aspect_ratio: the video takes the picture's)
+
+``model_name`` is the request's model id (``KLING_MODEL`` when it names none). What each model
+takes is ``MODELS``: its modes; ``negative_prompt`` (every model); ``sound`` (kling-v2-6 only, in
+``pro`` mode only; std is silent); ``image_tail``, the last frame of an image-to-video (``pro``
+mode only). A field the model would refuse is left out rather than sent; a model id ``MODELS``
+does not know gets the basic fields only (model_name, prompt, mode, duration, aspect_ratio or
+image). Unknown fields and values are refused with 400 code 1201.
 """
 from __future__ import annotations
 
 import base64
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import jwt
 import requests
@@ -61,6 +78,24 @@ from .base import (
 from .http import download_result, is_loopback_url, json_body, retry_after, send
 
 POLL_ERRORS_TOLERATED = 5
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one Kling video model takes in a create."""
+
+    modes: tuple[str, ...] = catalog.VIDEO_MODES
+    negative_prompt: bool = False
+    sound_modes: tuple[str, ...] = ()  # the modes in which ``sound`` may be sent
+    tail_modes: tuple[str, ...] = ()  # the modes in which ``image_tail`` may be sent
+
+
+MODELS: dict[str, ModelSpec] = {
+    "kling-v2-1": ModelSpec(negative_prompt=True, tail_modes=("pro",)),
+    "kling-v2-5-turbo": ModelSpec(negative_prompt=True, tail_modes=("pro",)),
+    "kling-v2-6": ModelSpec(negative_prompt=True, sound_modes=("pro",), tail_modes=("pro",)),
+}
+BASIC = ModelSpec()
 SAFETY_WORDS = ("risk", "safety", "sensitive", "inappropriate", "violat")
 
 
@@ -153,16 +188,25 @@ class KlingVideoProvider(TaskProvider):
         return "image2video" if catalog.kind_spec(kind).input_image else "text2video"
 
     def build_body(self, request: GenerationRequest) -> dict:
+        model = request.model or self.model
+        spec = MODELS.get(model, BASIC)
+        mode = request.mode if request.mode in spec.modes else spec.modes[0]
         body = {
-            "model_name": self.model,
+            "model_name": model,
             "prompt": request.prompt,
-            "mode": request.mode if request.mode in catalog.VIDEO_MODES else catalog.VIDEO_MODES[0],
+            "mode": mode,
             "duration": str(request.duration if request.duration in catalog.VIDEO_DURATIONS else catalog.VIDEO_DURATIONS[0]),
         }
+        if request.negative_prompt and spec.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        if mode in spec.sound_modes:
+            body["sound"] = "on" if request.sound else "off"
         if request.kind == JobKind.VIDEO_IMAGE:
             if not request.input_image:
                 raise BadInput("image2video needs an image")
             body["image"] = base64.b64encode(request.input_image).decode("ascii")
+            if request.end_image and mode in spec.tail_modes:
+                body["image_tail"] = base64.b64encode(request.end_image).decode("ascii")
         elif request.aspect_ratio in catalog.VIDEO_ASPECT_RATIOS:
             body["aspect_ratio"] = request.aspect_ratio
         return body

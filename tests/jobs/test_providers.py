@@ -426,7 +426,7 @@ def test_fake_provider_draws_a_real_png_from_the_prompt():
     first = FakeProvider(latency=0).generate(IMAGE, ProgressReporter()).media[0]
     other = FakeProvider(latency=0).generate(GenerationRequest(kind="image", prompt="something else"), ProgressReporter()).media[0]
     picture = Image.open(io.BytesIO(first.content))
-    assert picture.format == "PNG" and picture.size == (640, 360)
+    assert picture.format == "PNG" and picture.size == (1376, 768)  # Gemini's 1K 16:9
     assert first.content != other.content
 
 

@@ -251,7 +251,7 @@ def test_a_final_provider_error_refunds_and_leaves_a_message_in_the_customers_la
         no_enqueue, settings, gemini_stub, finished_jobs, django_capture_on_commit_callbacks):
     settings.AI_PROVIDER = "auto"
     funded_customer = make_customer(balance=100_000, language="en")
-    gemini_stub.script("prompt_blocked")
+    gemini_stub.script("finish:SAFETY")  # the content filter stopped the picture
     job = services.submit_job(customer=funded_customer, kind="image", prompt="something forbidden")
     assert job.provider == "gemini"
     with django_capture_on_commit_callbacks(execute=True):

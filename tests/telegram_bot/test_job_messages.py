@@ -115,16 +115,16 @@ def test_a_receiver_that_fails_after_writing_leaves_no_message_and_the_job_compl
 
 def test_a_video_is_sent_with_the_width_height_and_duration_read_from_the_file(sandbox):
     customer = make_customer(balance=100_000, language="en")
-    # The fake makes a real MP4: 360 x 640 for 9:16, a second of frames per second asked, at most 3.
+    # The fake makes a real MP4: 360 x 640 for 9:16, as long as asked.
     job = services.submit_job(customer=customer, kind="video_text", prompt="waves", aspect_ratio="9:16", duration=5)
     assert run_job(job.pk) == "completed"
     job.refresh_from_db()
-    assert job.result_info == [{"width": 360, "height": 640, "duration": 3}]
+    assert job.result_info == [{"width": 360, "height": 640, "duration": 5}]
     row = OutboxMessage.objects.get(chat_id=customer.telegram_id, method="sendVideo")
-    assert (row.params["width"], row.params["height"], row.params["duration"]) == (360, 640, 3)
+    assert (row.params["width"], row.params["height"], row.params["duration"]) == (360, 640, 5)
     deliver_row(row, Sender(BotApi(api_url=sandbox.url, token="1:x")))
     [sent] = sandbox.state.bot_messages(customer.telegram_id)
-    assert {key: sent["video"][key] for key in ("width", "height", "duration")} == {"width": 360, "height": 640, "duration": 3}
+    assert {key: sent["video"][key] for key in ("width", "height", "duration")} == {"width": 360, "height": 640, "duration": 5}
 
 
 def test_a_video_that_cannot_be_read_is_sent_without_size_and_length(sandbox, settings, drive):
