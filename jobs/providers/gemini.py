@@ -31,7 +31,7 @@ from .base import (
     RateLimited,
     SafetyBlocked,
 )
-from .http import json_body, retry_after, send
+from .http import json_body, retry_after, send, shared_session
 
 # finishReason values meaning the content filter stopped the picture.
 SAFETY_REASONS = {
@@ -49,7 +49,7 @@ class GeminiImageProvider(BaseAIProvider):
         self.api_url = (api_url or settings.GEMINI_API_URL).rstrip("/")
         self.model = model or settings.GEMINI_MODEL
         self.timeout = timeout if timeout is not None else settings.AI_HTTP_TIMEOUT
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
 
     def build_body(self, request: GenerationRequest) -> dict:
         parts: list[dict] = [{"text": request.prompt}]
