@@ -80,6 +80,29 @@ open(sys.argv[1], "wb").write(FakeProvider(latency=0).generate(request, Progress
 """
 
 
+# ``manage.py rqworker-pool`` whose forked workers profile their jobs (cProfile, wall time) and
+# write the stats to <dir>/worker-<pid>.prof every 100 jobs: where a worker's time goes under load.
+PROFILED_POOL = """
+import cProfile, os, sys, django
+django.setup()
+from django.core.management import execute_from_command_line
+from jobs.worker import JobWorker
+perform, profiles, done = JobWorker.perform_job, {}, {}
+def perform_job(self, job, queue):
+    profile = profiles.setdefault(os.getpid(), cProfile.Profile())
+    profile.enable()
+    try:
+        return perform(self, job, queue)
+    finally:
+        profile.disable()
+        done[os.getpid()] = done.get(os.getpid(), 0) + 1
+        if done[os.getpid()] % 100 == 0:
+            profile.dump_stats(os.path.join(sys.argv[1], f"worker-{os.getpid()}.prof"))
+JobWorker.perform_job = perform_job
+execute_from_command_line(["manage.py", "rqworker-pool", *sys.argv[2:]])
+"""
+
+
 # --- processes, from /proc ---
 
 
@@ -159,6 +182,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--first-poll", type=float, help="KLING_FIRST_POLL (default: the product's)")
     parser.add_argument("--poll-interval", type=float, help="KLING_POLL_INTERVAL (default: the product's)")
     parser.add_argument("--submitters", type=int, default=4)
+    parser.add_argument("--profile-workers", action="store_true",
+                        help="cProfile every worker's jobs (wall time) into the log directory: costs time itself")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the product's processes (INFO: every job)")
     parser.add_argument("--timeout", type=float, help="give up waiting after this many seconds (default max(20 D, 600))")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
@@ -287,7 +312,10 @@ def main() -> None:
         web = processes.start("web", [str(GUNICORN), "genbot.wsgi", "-c", "deploy/gunicorn.conf.py",
                                       "-b", f"127.0.0.1:{web_port}", "--log-level", "warning"], product_env)
         wait_until_answers(f"http://127.0.0.1:{web_port}/healthz", "the web app")
-        pool = processes.start("workers", [PY, "manage.py", "rqworker-pool", "videos", "images", "default",
+        pool_command = [PY, "manage.py", "rqworker-pool"]
+        if args.profile_workers:
+            pool_command = [PY, "-c", PROFILED_POOL, str(media)]
+        pool = processes.start("workers", [*pool_command, "videos", "images", "default",
                                            "--num-workers", str(args.workers)], product_env)
         periodic = processes.start("periodic", [PY, "manage.py", "run_periodic"], product_env)
         # Warm-up: imports, connections, the first files; not measured.
@@ -360,7 +388,7 @@ def main() -> None:
     video_start = [seconds_since_start(start) for start, _d in video_rows]
     picture_rows = list(pictures.filter(status=JobStatus.COMPLETED).values_list("created_at", "started_at", "completed_at"))
     all_videos_done = len(video_done) == args.videos
-    video_wall = max(video_done) if all_videos_done else waited
+    video_wall = max(video_done, default=0.0) if all_videos_done else waited
     picture_wall = max((seconds_since_start(done) for _c, _s, done in picture_rows), default=waited)
     throughput = len(picture_rows) / picture_wall if picture_rows else 0.0
     # The pictures waiting while videos were in flight: those submitted before the last video completed.
