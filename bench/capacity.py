@@ -150,6 +150,13 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return tuple(int(status.get(name, "0 kB").split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, every core (from /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS, sum(fields[:8]) / CLOCK_TICKS
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -332,6 +339,7 @@ def main() -> None:
             requests.post(f"{url}/_stub/reset", timeout=5)
         others = {"web": web.pid, "periodic": periodic.pid, "stubs": stubs.pid}
         cpu_before = cpu_seconds(process_tree(pool.pid))
+        machine_before = machine_cpu()
         others_before = {name: cpu_seconds(process_tree(pid)) for name, pid in others.items()}
 
         measured = customers[:len(kinds)]
@@ -365,6 +373,7 @@ def main() -> None:
         sampler.stopping.set()
         tree = process_tree(pool.pid)
         cpu = cpu_seconds(tree) - cpu_before
+        machine_busy, machine_all = (now - before for now, before in zip(machine_cpu(), machine_before))
         others_cpu = {name: cpu_seconds(process_tree(pid)) - others_before[name] for name, pid in others.items()}
         children = children_of()
         workers_pids = children.get(pool.pid, [])
@@ -426,6 +435,10 @@ def main() -> None:
           f"{kling['callbacks_sent']}, failed {kling['callbacks_failed']}")
     print(f"           pool CPU {cpu:.1f} s = {cpu * 1000 / max(1, args.videos):.1f} ms per video (pictures' included); "
           + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in others_cpu.items()))
+    ours = cpu + sum(others_cpu.values())
+    print(f"           machine: {os.cpu_count()} cores {100 * machine_busy / machine_all:.0f}% busy during the run "
+          f"({machine_busy:.0f} CPU-s; pool, web, periodic and stubs {ours:.0f} s; the rest PostgreSQL, Redis, "
+          f"this process and whatever else runs here)")
     if picture_rows:
         print(f"pictures : {len(picture_rows)}/{args.pictures} in {picture_wall:.1f} s = {throughput:.2f}/s "
               f"vs W/L = {args.workers / args.latency:.2f}/s")
