@@ -39,7 +39,7 @@ and last
 
 Usage: .venv/bin/python bench/capacity.py [--quick] [--videos 500] [--pictures 100]
        [--task-seconds 60] [--latency 2] [--kling-quota 1000] [--workers N] [--timeout S]
-       [--first-poll S] [--poll-interval S]
+       [--first-poll S] [--poll-interval S] [--log-level INFO] [--profile-workers]
        [--pg postgres://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/3]
 """
 from __future__ import annotations
