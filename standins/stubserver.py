@@ -54,6 +54,9 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle on, a kept-alive connection
+            # waits out the client's delayed ACK (40 ms) before each body, as no real API does.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass

@@ -60,7 +60,7 @@ from .base import (
     SafetyBlocked,
     UnsupportedLanguage,
 )
-from .http import json_body, retry_after, send
+from .http import json_body, retry_after, send, shared_session
 
 TEN_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
@@ -125,7 +125,7 @@ class GeminiImageProvider(BaseAIProvider):
         self.api_url = (api_url or settings.GEMINI_API_URL).rstrip("/")
         self.model = model or settings.GEMINI_MODEL
         self.timeout = timeout if timeout is not None else settings.AI_HTTP_TIMEOUT
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
 
     def model_for(self, request: GenerationRequest) -> str:
         return request.model or self.model

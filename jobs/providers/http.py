@@ -6,7 +6,9 @@ comes from outside, so it is held to plain public HTTPS, a size cap and a deadli
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import threading
 import time
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -27,6 +29,24 @@ from .base import (
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_sessions = threading.local()
+
+
+def shared_session() -> requests.Session:
+    """This thread's ``requests`` session for the providers' APIs: connections stay open between calls.
+
+    A provider object lives for one job or one poll; with a session of its own each video poll
+    opened (and against the real APIs, TLS-handshook) a new connection. One session per thread
+    (``requests`` does not promise a session is safe across threads) and per process (a forked
+    child must not write to its parent's sockets).
+    """
+    owner, session = getattr(_sessions, "owned", (None, None))
+    if owner != os.getpid():
+        session = requests.Session()
+        _sessions.owned = (os.getpid(), session)
+    return session
 
 
 def send(session: requests.Session, method: str, url: str, *, timeout: float, **kwargs) -> requests.Response:

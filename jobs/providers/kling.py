@@ -75,7 +75,7 @@ from .base import (
     call_with_retry,
     task_progress,
 )
-from .http import download_result, is_loopback_url, json_body, retry_after, send
+from .http import download_result, is_loopback_url, json_body, retry_after, send, shared_session
 
 POLL_ERRORS_TOLERATED = 5
 
@@ -147,7 +147,7 @@ class KlingVideoProvider(TaskProvider):
         self.timeout = timeout if timeout is not None else settings.AI_HTTP_TIMEOUT
         self.poll_interval = poll_interval if poll_interval is not None else settings.KLING_POLL_INTERVAL
         self.task_timeout = task_timeout if task_timeout is not None else settings.KLING_TASK_TIMEOUT
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
         self.sleep = sleep
         # Result URLs over plain HTTP and on loopback: only from a local stub (the default decides
         # by KLING_API_URL), never from the real API.

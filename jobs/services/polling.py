@@ -8,8 +8,8 @@
   (backing off from ``KLING_FIRST_POLL`` to ``KLING_POLL_INTERVAL``). Failed: the job fails and
   is refunded. Succeeded: download, store, charge and announce, once per job (a Redis claim
   keyed by the job, then ``complete_job``'s conditional UPDATE).
-- Kling's callback (``/webhook/kling/<token>``) only asks for a poll now (``poll_soon``): the
-  body it POSTs is never trusted.
+- Kling's callback (``/webhook/kling/<token>``) only asks for a poll now (``poll_soon``), and
+  only when its body says the task has ended: the body is never trusted to change the job.
 The job keeps its provider slot from the create until the task is over; each poll renews it.
 """
 from __future__ import annotations
@@ -58,6 +58,8 @@ from .workflow import (
 logger = logging.getLogger(__name__)
 
 CALLBACK_SALT = "jobs.kling-callback"
+# A callback claiming one of these task statuses asks for no poll (see ``poll_soon``).
+RUNNING_STATUSES = frozenset({"submitted", "processing"})
 # Seconds the finishing claim of a job lasts: a finisher that died lets a later poll finish.
 FINISH_CLAIM_SECONDS = 900
 
@@ -200,8 +202,17 @@ def poll_job(*, job_id: int, due_ms: int | None = None) -> str:
     return "polling"
 
 
-def poll_soon(*, job_id: int) -> bool:
-    """Poll the job's task now (the provider said its status changed); False: nothing to poll."""
+def poll_soon(*, job_id: int, reported_status: str | None = None) -> bool:
+    """Poll the job's task now (the provider said its status changed); False: nothing to poll.
+
+    ``reported_status`` is the ``task_status`` the callback's body claims. Kling calls on every
+    change (submitted, processing, then succeed or failed), and only the end of a task is worth
+    a poll before the scheduled one: a body saying the task still runs (true or forged) leaves
+    the scheduled polls as they are. Any other body (an end, nothing, nonsense) asks for a
+    poll, which reads the truth from Kling itself; the body never changes the job.
+    """
+    if reported_status in RUNNING_STATUSES:
+        return False
     job = Job.objects.filter(pk=job_id, status=JobStatus.PROCESSING).exclude(provider_task_id="").first()
     if job is None:
         return False

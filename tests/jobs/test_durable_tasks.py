@@ -289,6 +289,24 @@ def test_kling_s_callback_completes_the_video_without_waiting_for_a_poll(kling, 
     assert charges(Job.objects.get(pk=job.pk)) == 1 and find_drift() == []
 
 
+def test_a_callback_saying_the_task_still_runs_asks_for_no_poll(kling, drive, client):
+    # Kling calls on submitted and processing too: polling then would learn nothing.
+    customer = make_customer(balance=100_000)
+    job = video(customer)
+    kling.task_seconds = 600
+    assert tasks.run_job(job.pk) == "polling"
+    drive.scheduled.clear()
+    url = f"/webhook/kling/{services.callback_token(job)}"
+    for status in ("submitted", "processing"):
+        answer = client.post(url, data=json.dumps({"task_id": "1", "task_status": status}), content_type="application/json")
+        assert answer.status_code == 200 and answer.json() == {"ok": True, "polled": False}
+    assert drive.scheduled == []
+    # A body that says nothing readable is no reason to skip the look.
+    for body in ("not json", "[]", json.dumps({"task_status": ["processing"]})):
+        assert client.post(url, data=body, content_type="application/json").json()["polled"] is True
+    assert [what for what, _job, due_ms in drive.scheduled] == ["poll"] * 3
+
+
 def test_a_forged_callback_body_changes_nothing(kling, drive, client):
     customer = make_customer(balance=100_000)
     job = video(customer)

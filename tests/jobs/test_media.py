@@ -1,6 +1,8 @@
 """What the worker reads from a result video: its size and length, or nothing when it cannot."""
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from jobs import media, services
@@ -29,6 +31,23 @@ def test_a_rotated_video_reports_its_displayed_size(monkeypatch):
 
     monkeypatch.setattr("imageio_ffmpeg.read_frames", frames)
     assert media.video_info(b"any") == {"width": 720, "height": 1280, "duration": 5}
+
+
+def quarter_turned(video: bytes) -> bytes:
+    """The MP4 with its video track's display matrix turned a quarter (a phone held upright)."""
+    at = video.index(b"tkhd") + 4
+    matrix = at + (52 if video[at] == 1 else 40)
+    return video[:matrix] + struct.pack(">6i", 0, 0x10000, 0, -0x10000, 0, 0) + video[matrix + 24:]
+
+
+@pytest.mark.parametrize("aspect_ratio, duration", [("16:9", 5), ("9:16", 2), ("1:1", 1)])
+def test_an_mp4_is_read_from_its_header_as_ffmpeg_reads_it(aspect_ratio, duration, monkeypatch):
+    video = fake_video(aspect_ratio, duration)
+    turned = quarter_turned(video)
+    by_ffmpeg = media.ffmpeg_info(video), media.ffmpeg_info(turned)
+    assert by_ffmpeg[1] == {**by_ffmpeg[0], "width": by_ffmpeg[0]["height"], "height": by_ffmpeg[0]["width"]}
+    monkeypatch.setattr("imageio_ffmpeg.read_frames", lambda path: pytest.fail("ffmpeg was started for an MP4"))
+    assert (media.video_info(video), media.video_info(turned)) == by_ffmpeg
 
 
 @pytest.mark.parametrize("content", [STUB_VIDEO, b"", b"not a video at all"])
