@@ -270,6 +270,9 @@ KLING_EXTERNAL_ID_PREFIX = env("KLING_EXTERNAL_ID_PREFIX", default="genbot")
 # The public https://host genbot's web process answers on; Kling POSTs task status changes to
 # <PUBLIC_BASE_URL>/webhook/kling/<signed job token>. Empty: no callbacks, polls only.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="").rstrip("/")
+# With callbacks a task's end arrives by callback; its polls are only the safety net for a lost
+# one, this many seconds apart (KLING_FIRST_POLL and KLING_POLL_INTERVAL apply without callbacks).
+KLING_CALLBACK_POLL_INTERVAL = env.float("KLING_CALLBACK_POLL_INTERVAL", default=60.0)
 # Provider quotas, shared by every worker on every machine through Redis: tasks (Kling) and
 # calls (Gemini) running at once, and Gemini calls per minute (0: no limit). A job over the
 # quota waits its turn, in order; JOB_QUEUE_TIMEOUT seconds after it was submitted a job that

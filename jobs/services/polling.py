@@ -5,7 +5,8 @@
   under that id with the callback URL; its id is recorded and the first poll scheduled. The
   worker is free again.
 - ``poll_job``: one status request. Running: progress, heartbeat, the next poll scheduled
-  (backing off from ``KLING_FIRST_POLL`` to ``KLING_POLL_INTERVAL``). Failed: the job fails and
+  (``next_poll_delay``: with callbacks a rare safety net, without them backing off from
+  ``KLING_FIRST_POLL`` to ``KLING_POLL_INTERVAL``). Failed: the job fails and
   is refunded. Succeeded: download, store, charge and announce, once per job (a Redis claim
   keyed by the job, then ``complete_job``'s conditional UPDATE).
 - Kling's callback (``/webhook/kling/<token>``) only asks for a poll now (``poll_soon``), and
@@ -15,6 +16,7 @@ The job keeps its provider slot from the create until the task is over; each pol
 from __future__ import annotations
 
 import logging
+import random
 
 from django.conf import settings
 from django.core import signing
@@ -89,8 +91,17 @@ def job_id_from_callback(token: str) -> int | None:
 
 
 def next_poll_delay(elapsed: float) -> float:
-    """Seconds to the next poll: soon at first, then every ``KLING_POLL_INTERVAL`` at most."""
-    return min(settings.KLING_POLL_INTERVAL, max(settings.KLING_FIRST_POLL, elapsed / 2))
+    """Seconds to the next poll, give or take a tenth (tasks created together spread out).
+
+    With Kling's callbacks (``PUBLIC_BASE_URL``) the task's end arrives by callback and a poll is
+    only the safety net for a lost one: every ``KLING_CALLBACK_POLL_INTERVAL``. Without them,
+    soon at first, then every ``KLING_POLL_INTERVAL`` at most.
+    """
+    if settings.PUBLIC_BASE_URL:
+        delay = settings.KLING_CALLBACK_POLL_INTERVAL
+    else:
+        delay = min(settings.KLING_POLL_INTERVAL, max(settings.KLING_FIRST_POLL, elapsed / 2))
+    return delay * random.uniform(0.9, 1.1)
 
 
 # --- start ------------------------------------------------------------------------------------
@@ -127,7 +138,7 @@ def start_task(*, job: Job, provider: TaskProvider) -> str:
         return "cancelled"
     job.provider_task_id, job.progress = task_id, 5
     logger.info("job %s: task %s", job.pk, task_id)
-    schedule_check(job=job, delay=settings.KLING_FIRST_POLL, run="poll")
+    schedule_check(job=job, delay=next_poll_delay(0.0), run="poll")
     return "polling"
 
 
