@@ -66,8 +66,9 @@ def run_job(*, job_id: int, due_ms: int | None = None) -> str:
         wait_in_line(job=job, ticket=ticket)
         return "waiting"
     claimed = claim_job(job_id=job_id)
-    if claimed is None:
-        if ticket.fresh:  # somebody else finished or cancelled it meanwhile
+    if claimed is None:  # another delivery claimed it (or a cancel won) since the look above
+        logger.info("job %s: skipped (a repeated delivery claimed it first)", job_id)
+        if ticket.fresh:
             release_slot(job)
         return "skipped"
     provider = get_provider(claimed.provider)
