@@ -68,7 +68,9 @@ def run_job(*, job_id: int, due_ms: int | None = None) -> str:
     claimed = claim_job(job_id=job_id)
     if claimed is None:  # another delivery claimed it (or a cancel won) since the look above
         logger.info("job %s: skipped (a repeated delivery claimed it first)", job_id)
-        if ticket.fresh:
+        # The slot is the job's: the delivery running it keeps it; one taken for a job already
+        # over goes back.
+        if ticket.fresh and not Job.objects.filter(pk=job_id, status=JobStatus.PROCESSING).exists():
             release_slot(job)
         return "skipped"
     provider = get_provider(claimed.provider)
