@@ -52,9 +52,10 @@ def _fixed(sentence) -> Callable[[], str]:
 # general
 help_text = _fixed(gettext_lazy(
     "What I can do:\n"
-    "🖼 /picture — a picture from your description\n"
-    "✏️ send a photo with a caption — I change the photo as the caption says\n"
+    "🖼 just write a description (or /picture) — a picture\n"
+    "✏️ send a photo or an album with a caption — I change them as the caption says\n"
     "🎬 /video — a short video from a description or a photo\n"
+    "⚙️ /settings — the model and options, with the price on each button; I remember them\n"
     "💳 /topup — top up the balance (card or Telegram Stars)\n"
     "💰 /balance — your balance\n"
     "⏳ /jobs — running jobs, with progress and a cancel button\n"
