@@ -27,6 +27,47 @@ EmptyPrompt = _refusal(InvalidJobInput, "EmptyPrompt", _("Describe what to gener
 UnsupportedMedia = _refusal(InvalidJobInput, "UnsupportedMedia", _("Send a JPEG, PNG or WebP picture."))
 MediaRequired = _refusal(InvalidJobInput, "MediaRequired", _("Send a picture to work from."))
 InvalidJobOption = _refusal(InvalidJobInput, "InvalidJobOption", _("That option is not available."))
+ModelUnavailable = _refusal(InvalidJobOption, "ModelUnavailable", _("This model is not available. Choose another one."))
+
+
+class _OptionPhrase:
+    """An option of an offer in words ("the size 4K"), rendered when the message is shown."""
+
+    PHRASES = {
+        "kind": _("this kind of generation"),
+        "aspect_ratio": _("the aspect ratio %(value)s"),
+        "image_size": _("the size %(value)s"),
+        "duration": _("%(value)s-second videos"),
+        "mode": _("the %(value)s mode"),
+        "sound": _("sound"),
+        "negative_prompt": _("a negative prompt"),
+        "end_frame": _("a last frame"),
+    }
+
+    def __init__(self, option: str, value):
+        self.option, self.value = option, value
+
+    def __str__(self) -> str:
+        phrase = str(self.PHRASES.get(self.option, self.option))
+        return phrase % {"value": self.value} if "%(value)s" in phrase else phrase
+
+
+class OptionNotOffered(InvalidJobOption):
+    """The chosen model does not take this option or value (``option`` names it, ``value`` is it)."""
+
+    default_message = _("%(model)s does not offer %(option)s. Choose another option.")
+
+    def __init__(self, *, model: str, option: str, value=""):
+        self.option, self.value = option, value
+        super().__init__(model=model, option=_OptionPhrase(option, value))
+
+
+class TooManyInputImages(InvalidJobOption):
+    default_message = _("%(model)s takes at most %(limit)s pictures at once. Send fewer.")
+
+    def __init__(self, *, model: str, limit: int):
+        self.limit = limit
+        super().__init__(model=model, limit=limit)
 
 
 # --- refusals that name a limit ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Generation jobs and their prices.
+"""Generation jobs and the catalogue of offers they are priced from.
 
 A job moves ``pending -> processing -> completed | failed`` and to ``cancelled`` from pending or
 processing. Every move is a conditional UPDATE (``WHERE status IN (...)``) in ``services.py``,
@@ -45,8 +45,21 @@ class Job(models.Model):
     prompt = models.TextField()
     input_file = models.FileField(upload_to="jobs/input/%Y/%m/%d/", blank=True, default="")
     input_mime = models.CharField(max_length=32, blank=True, default="")
-    # aspect_ratio ("1:1", "16:9", ...), duration (seconds, videos), mode ("std" | "pro", videos).
+    # The catalogue offer the job was priced for (its key) and the provider's model id then: a
+    # job keeps them when staff later disable or change the offer. "" on jobs from before the
+    # catalogue (their provider uses its setting's model).
+    offer_key = models.CharField(max_length=40, blank=True, default="")
+    model_id = models.CharField(max_length=80, blank=True, default="")
+    # aspect_ratio ("1:1", "16:9", ...), image_size ("1K" | "2K" | "4K", pictures), duration
+    # (seconds, videos), mode ("std" | "pro", videos), sound (bool, videos), negative_prompt.
     options = models.JSONField(default=dict, blank=True)
+    # Storage names of every input picture, in order; ``input_file`` is the first of them.
+    input_files = models.JSONField(default=list, blank=True)
+    # A video's last frame (Kling's ``image_tail``), when the customer sent one.
+    end_file = models.FileField(upload_to="jobs/input/%Y/%m/%d/", blank=True, default="")
+    end_mime = models.CharField(max_length=32, blank=True, default="")
+    # What the provider charges us for it by the offer's cost rule at submit, in kopecks (margins).
+    provider_cost = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)
     cost_estimate = models.BigIntegerField()
@@ -97,6 +110,7 @@ class Job(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(progress__lte=100), name="job_progress_at_most_100"),
             models.CheckConstraint(condition=Q(cost_estimate__gte=0), name="job_cost_estimate_not_negative"),
+            models.CheckConstraint(condition=Q(provider_cost__gte=0), name="job_provider_cost_not_negative"),
             models.CheckConstraint(
                 condition=Q(cost_actual__isnull=True) | (Q(cost_actual__gte=0) & Q(cost_actual__lte=models.F("cost_estimate"))),
                 name="job_cost_actual_within_estimate",
@@ -128,26 +142,87 @@ class Job(models.Model):
         return self.result_files[0] if self.result_files else ""
 
 
-class Price(models.Model):
-    """A staff-set price; empty provider/mode and duration 0 match anything.
+class OfferProvider(models.TextChoices):
+    GEMINI = "gemini", "Gemini"
+    KLING = "kling", "Kling"
+    FAKE = "fake", "Fake (local)"
 
-    The most specific matching row wins; without one the settings' defaults apply.
+
+class Offer(models.Model):
+    """A model customers can order: a provider's model id, the kinds it makes, the options it
+    takes and its price rule (``OfferPrice`` rows). Staff edit offers in the admin; the
+    defaults are seeded by a migration.
+
+    A disabled offer takes no new orders: they go to its ``successor`` (followed while that is
+    disabled too); jobs already submitted keep the offer and model id they were priced for.
+    The option lists are what the provider's model accepts; the first of each is the default.
     """
 
-    kind = models.CharField(max_length=16, choices=JobKind.choices)
-    provider = models.CharField(max_length=16, blank=True, default="", help_text="Empty: any provider.")
-    mode = models.CharField(max_length=8, blank=True, default="", help_text="Empty: any mode (videos: std/pro).")
-    duration = models.PositiveSmallIntegerField(default=0, help_text="Seconds; 0: any duration.")
-    amount = models.BigIntegerField(help_text="Kopecks.")
+    key = models.SlugField(max_length=40, unique=True, help_text="Stable id the bot and the jobs use.")
+    title = models.CharField(max_length=60, help_text="The name customers see.")
+    provider = models.CharField(max_length=16, choices=OfferProvider.choices)
+    model_id = models.CharField(max_length=80, blank=True, default="",
+                                help_text="The provider's model id; empty: the provider's setting.")
+    kinds = models.JSONField(default=list, help_text="Kinds of job it makes.")
+    aspect_ratios = models.JSONField(default=list, blank=True)
+    image_sizes = models.JSONField(default=list, blank=True, help_text="Empty: the model has one size.")
+    durations = models.JSONField(default=list, blank=True, help_text="Seconds (videos).")
+    modes = models.JSONField(default=list, blank=True, help_text="std / pro (videos).")
+    sound = models.BooleanField(default=False, help_text="Can add sound (videos).")
+    negative_prompt = models.BooleanField(default=False, help_text="Takes a negative prompt.")
+    end_frame = models.BooleanField(default=False, help_text="Takes a last frame (video from a picture).")
+    max_input_images = models.PositiveSmallIntegerField(default=1, help_text="Pictures an edit may send at once.")
+    enabled = models.BooleanField(default=True)
+    successor = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="predecessors",
+                                  help_text="Takes the new orders while this offer is disabled.")
+    is_default = models.BooleanField(default=False, help_text="The offer of its kinds when the customer chose none.")
+    position = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["kind", "provider", "mode", "duration"]
+        ordering = ["position", "key"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "provider", "mode", "duration"], name="price_unique_match"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="price_amount_not_negative"),
+            one_of("provider", OfferProvider, name="offer_provider_valid"),
+            models.CheckConstraint(condition=~Q(successor=models.F("id")), name="offer_not_its_own_successor"),
         ]
 
     def __str__(self) -> str:
-        parts = [self.kind, self.provider or "*", self.mode or "*", f"{self.duration}s" if self.duration else "*"]
-        return f"{'/'.join(parts)}: {format_amount(self.amount)}"
+        return self.title or self.key
+
+
+class OfferPrice(models.Model):
+    """One line of an offer's price rule; empty matchers ("", 0, null) match any value.
+
+    A job's price is its base, the most specific matching base line (an exact kind first,
+    then an exact mode, duration, size, sound), plus every matching surcharge line. A line's
+    amount is per job, or per second of video with ``per_second``. ``cost`` is what the
+    provider charges for the same, by the same rule (for margins).
+    """
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="prices")
+    kind = models.CharField(max_length=16, blank=True, default="", choices=JobKind.choices, help_text="Empty: any kind.")
+    mode = models.CharField(max_length=8, blank=True, default="", help_text="Empty: any mode.")
+    duration = models.PositiveSmallIntegerField(default=0, help_text="Seconds; 0: any duration.")
+    image_size = models.CharField(max_length=8, blank=True, default="", help_text="Empty: any size.")
+    sound = models.CharField(max_length=3, blank=True, default="", choices=[("on", "with sound"), ("off", "silent")],
+                             help_text="Empty: with or without sound.")
+    surcharge = models.BooleanField(default=False, help_text="Added to the base rather than being it.")
+    per_second = models.BooleanField(default=False, help_text="The amounts are per second of video.")
+    amount = models.BigIntegerField(help_text="Kopecks.")
+    cost = models.BigIntegerField(default=0, help_text="The provider's cost, kopecks.")
+
+    class Meta:
+        ordering = ["offer", "surcharge", "kind", "mode", "duration", "image_size"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "surcharge", "kind", "mode", "duration", "image_size", "sound"],
+                                    name="offer_price_unique_match"),
+            models.CheckConstraint(condition=Q(amount__gte=0) & Q(cost__gte=0), name="offer_price_not_negative"),
+            models.CheckConstraint(condition=Q(sound__in=["", "on", "off"]), name="offer_price_sound_valid"),
+        ]
+
+    def __str__(self) -> str:
+        when = [self.kind or "*", self.mode or "*", f"{self.duration}s" if self.duration else "*", self.image_size or "*"]
+        if self.sound:
+            when.append(f"sound {self.sound}")
+        unit = "/s" if self.per_second else ""
+        return f"{self.offer}: {'+' if self.surcharge else ''}{'/'.join(when)}: {format_amount(self.amount)}{unit}"

@@ -1,8 +1,25 @@
+import importlib
 import time
 
 import pytest
 
 from tests.helpers import RUB_5000, make_customer
+
+
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def catalogue_offers(request):
+    """The offers the migration seeds, put back when a transactional test flushed them."""
+    if request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("_django_db_helper")
+        from django.apps import apps
+
+        Offer, OfferPrice = apps.get_model("jobs", "Offer"), apps.get_model("jobs", "OfferPrice")
+        if not Offer.objects.exists():
+            importlib.import_module("jobs.migrations.0006_seed_offers").seed(Offer, OfferPrice)
+    yield
 
 
 @pytest.fixture

@@ -119,3 +119,16 @@ def decompression_bomb_png(width: int = 100_000, height: int = 100_000) -> bytes
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def set_price(*, kind: str, amount: int, mode: str = "", duration: int = 0, offer: str = "") -> None:
+    """Staff set a price: a per-job base line for this kind (and mode, duration) on the offer
+    (the kind's default when none is named), as the old per-kind staff prices did."""
+    from jobs import selectors
+    from jobs.models import Offer, OfferPrice
+
+    key = offer or selectors.default_offer(kind).key
+    OfferPrice.objects.update_or_create(
+        offer=Offer.objects.get(key=key), surcharge=False, kind=kind, mode=mode, duration=duration, image_size="",
+        sound="", defaults={"amount": amount, "per_second": False},
+    )

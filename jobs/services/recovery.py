@@ -106,10 +106,11 @@ def cleanup_results(*, now=None) -> int:
     cutoff = now - timedelta(days=settings.RESULT_TTL_DAYS)
     expired = Job.objects.filter(
         status__in=JobStatus.finished(), completed_at__lt=cutoff, results_deleted_at__isnull=True
-    ).values_list("pk", "result_files", "input_file")
+    ).values_list("pk", "result_files", "input_file", "input_files", "end_file")
     count = 0
-    for job_id, result_files, input_file in expired.iterator():
-        delete_files([*(result_files or []), *([input_file] if input_file else [])])
+    for job_id, result_files, input_file, input_files, end_file in expired.iterator():
+        inputs = {*(input_files or []), *([input_file] if input_file else []), *([end_file] if end_file else [])}
+        delete_files([*(result_files or []), *sorted(inputs)])
         Job.objects.filter(pk=job_id, results_deleted_at__isnull=True).update(results_deleted_at=now)
         count += 1
     return count

@@ -181,17 +181,35 @@ def announce_progress(job: Job) -> None:
 
 
 def build_request(job: Job) -> GenerationRequest:
-    """What the provider is asked for: the job's prompt, options and input picture."""
-    image = None
-    if job.input_file:
-        with default_storage.open(job.input_file.name, "rb") as handle:
-            image = handle.read()
+    """What the provider is asked for: the job's model id, prompt, options and pictures.
+
+    The model id is the one the job was priced for ("" on jobs from before the catalogue: the
+    provider's setting). Jobs from before several inputs have only ``input_file``.
+    """
+    names = job.input_files or ([job.input_file.name] if job.input_file else [])
+    images = tuple((read_stored(name), _mime_of(name, job.input_mime)) for name in names)
+    end_image = read_stored(job.end_file.name) if job.end_file else None
     options = job.options or {}
     return GenerationRequest(
-        kind=job.kind, prompt=job.prompt, input_image=image, input_mime=job.input_mime,
+        kind=job.kind, prompt=job.prompt, input_image=images[0][0] if images else None,
+        input_mime=images[0][1] if images else "", input_images=images,
         aspect_ratio=options.get("aspect_ratio", ""), duration=int(options.get("duration") or catalog.VIDEO_DURATIONS[0]),
-        mode=options.get("mode") or catalog.VIDEO_MODES[0],
+        mode=options.get("mode") or catalog.VIDEO_MODES[0], model=job.model_id,
+        image_size=options.get("image_size", ""), negative_prompt=options.get("negative_prompt", ""),
+        sound=bool(options.get("sound")), end_image=end_image, end_mime=job.end_mime if end_image else "",
     )
+
+
+def read_stored(name: str) -> bytes:
+    """A stored file's bytes (``FileNotFoundError`` when it is gone)."""
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
+
+
+def _mime_of(name: str, fallback: str) -> str:
+    """An input's MIME type from the extension submit gave it (``upload.<subtype>``)."""
+    subtype = name.rsplit(".", 1)[-1].lower()
+    return next((mime for mime in catalog.INPUT_IMAGE_FORMATS.values() if mime.split("/")[1] == subtype), fallback)
 
 
 def claim_job(*, job_id: int) -> Job | None:

@@ -8,7 +8,7 @@ from django.urls import reverse
 from billing.models import Account, BalanceAdjustment, Transfer
 from billing.money import format_amount
 from jobs import services as jobs
-from jobs.models import Job, Price
+from jobs.models import Job, OfferPrice
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -70,12 +70,13 @@ def test_ledger_and_account_pages_show_roubles(admin_client):
 
 
 def test_prices_are_shown_and_typed_in_roubles(admin_client):
-    price = Price.objects.create(kind="image", amount=1_550)
-    changelist = reverse("admin:jobs_price_changelist")
+    price = OfferPrice.objects.get(offer__key="nano-banana", kind="image")
+    OfferPrice.objects.filter(pk=price.pk).update(amount=1_550)
+    changelist = reverse("admin:jobs_offerprice_changelist") + f"?offer__id__exact={price.offer_id}&kind=image"
     assert 'value="15,50\u00a0₽"' in admin_client.get(changelist).content.decode()
     response = admin_client.post(changelist, {
         "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000",
-        "form-0-id": str(price.pk), "form-0-amount": "25", "_save": "Save",
+        "form-0-id": str(price.pk), "form-0-amount": "25", "form-0-cost": "3,20", "_save": "Save",
     })
     assert response.status_code == 302
     price.refresh_from_db()
@@ -101,8 +102,9 @@ def test_objects_are_named_in_roubles_where_the_admin_links_them(support_client,
     page = support_client.get(reverse("admin:jobs_job_change", args=[finished_job.pk])).content.decode()
     shown = f"#{reservation.pk} pending {format_amount(reservation.amount)} "
     assert shown in page.replace("&nbsp;", "\u00a0") and f"pending {reservation.amount} " not in page
-    price = Price.objects.create(kind="image", amount=1_550)
-    title = admin_client.get(reverse("admin:jobs_price_change", args=[price.pk])).content.decode()
-    assert "image/*/*/*: 15,50\u00a0₽" in title.replace("&nbsp;", "\u00a0") and ": 1550" not in title
+    price = OfferPrice.objects.get(offer__key="nano-banana", kind="image")
+    OfferPrice.objects.filter(pk=price.pk).update(amount=1_550)
+    title = admin_client.get(reverse("admin:jobs_offerprice_change", args=[price.pk])).content.decode()
+    assert "Nano Banana: image/*/*/*: 15,50\u00a0₽" in title.replace("&nbsp;", "\u00a0") and ": 1550" not in title
     adjustment = BalanceAdjustment(pk=5, amount=-50_000, customer_id=2, status="done")
     assert str(adjustment) == "Adjustment #5 -500\u00a0₽ for 2 done"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.selectors import get_held
 from jobs import periodic, services
-from jobs.models import Job, JobStatus, Price
+from jobs.models import Job, JobStatus, OfferPrice
 from jobs.tasks import run_job
 
 pytestmark = pytest.mark.django_db
@@ -112,11 +112,11 @@ def test_admin_lists_filters_previews_and_cancels_through_the_service(admin_clie
 
 
 def test_staff_edit_prices_in_the_admin(admin_client):
-    price = Price.objects.create(kind="image", amount=1500)
-    changelist = reverse("admin:jobs_price_changelist")
+    price = OfferPrice.objects.get(offer__key="nano-banana", kind="image_edit")
+    changelist = reverse("admin:jobs_offerprice_changelist") + f"?offer__id__exact={price.offer_id}&kind=image_edit"
     response = admin_client.post(changelist, {
         "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000",
-        "form-0-id": str(price.pk), "form-0-amount": "25", "_save": "Save",  # roubles
+        "form-0-id": str(price.pk), "form-0-amount": "25", "form-0-cost": "3,20", "_save": "Save",  # roubles
     })
     assert response.status_code == 302
     price.refresh_from_db()

@@ -17,11 +17,11 @@ from billing.models import Transfer, TransferKind
 from billing.selectors import find_drift, get_balance, get_held
 from billing.services import set_customer_blocked
 from jobs import exceptions, services
-from jobs.models import Job, JobStatus, Price
-from jobs.selectors import estimate_price
+from jobs.models import Job, JobStatus, OfferPrice
+from jobs.selectors import quote
 from jobs.signals import job_finished, job_progress
 from jobs.tasks import run_job
-from tests.helpers import decompression_bomb_png, make_customer, run_concurrently
+from tests.helpers import decompression_bomb_png, make_customer, run_concurrently, set_price
 
 from tests.helpers import wait_until
 
@@ -60,7 +60,8 @@ def test_submit_reserves_the_estimate_and_enqueues_after_commit(funded_customer,
     assert no_enqueue == [(job.pk, "image")]
     job.refresh_from_db()
     assert job.status == JobStatus.PENDING and job.provider == "fake"
-    assert job.cost_estimate == estimate_price(kind="image", provider="fake") == 1500
+    assert job.cost_estimate == quote(kind="image") == 1500
+    assert (job.offer_key, job.model_id) == ("nano-banana", "gemini-2.5-flash-image")
     assert job.reservation.kind == TransferKind.PENDING and job.reservation.amount == 1500
     assert job.reservation.idempotency_key == f"job:{job.pk}"
     assert get_held(funded_customer) == 1500 and get_balance(funded_customer) == 100_000 - 1500
@@ -148,7 +149,7 @@ def test_insufficient_funds_propagates_and_leaves_no_job_and_no_file(no_enqueue,
 
 
 def test_a_job_is_created_only_at_the_price_the_customer_was_quoted(funded_customer, no_enqueue):
-    Price.objects.create(kind="image", amount=2_500)  # staff changed it after the customer saw ₽15
+    set_price(kind="image", amount=2_500)  # staff changed it after the customer saw ₽15
     with pytest.raises(exceptions.PriceChanged):
         services.submit_job(customer=funded_customer, kind="image", prompt="x", quoted_price=1_500)
     assert Job.objects.count() == 0 and get_held(funded_customer) == 0
@@ -170,22 +171,30 @@ def test_the_cap_of_active_jobs_is_enforced_and_finished_jobs_free_a_slot(funded
     services.submit_job(customer=funded_customer, kind="image", prompt="now it fits")
 
 
-def test_staff_prices_override_defaults_most_specific_first(funded_customer, no_enqueue):
-    assert estimate_price(kind="video_text", provider="fake", mode="pro", duration=10) == 18_000
-    Price.objects.create(kind="video_text", amount=7000)
-    Price.objects.create(kind="video_text", mode="pro", amount=9000)
-    Price.objects.create(kind="video_text", provider="fake", mode="pro", duration=10, amount=11_000)
-    assert estimate_price(kind="video_text", provider="fake", mode="std", duration=5) == 7000
-    assert estimate_price(kind="video_text", provider="kling", mode="pro", duration=5) == 9000
-    # An exact provider beats an exact mode, which beats an exact duration.
-    Price.objects.create(kind="video_text", provider="kling", amount=8000)
-    Price.objects.create(kind="video_text", duration=5, amount=6000)
-    assert estimate_price(kind="video_text", provider="kling", mode="pro", duration=5) == 8000
-    assert estimate_price(kind="video_text", provider="fake", mode="pro", duration=5) == 9000
-    assert estimate_price(kind="video_text", provider="fake", mode="std", duration=5) == 6000
-    assert estimate_price(kind="image", provider="fake") == 1500  # other kinds keep their default
+def test_the_most_specific_price_line_wins_and_surcharges_add(funded_customer, no_enqueue):
+    offer = "kling-v2-5-turbo"
+    assert quote(kind="video_text", options={"duration": 10, "mode": "pro"}) == 18_000  # 1,800 a second
+    OfferPrice.objects.create(offer_id=_offer_id(offer), kind="video_text", amount=7000)
+    OfferPrice.objects.create(offer_id=_offer_id(offer), kind="video_text", mode="pro", amount=9000)
+    OfferPrice.objects.create(offer_id=_offer_id(offer), kind="video_text", mode="pro", duration=10, amount=11_000)
+    assert quote(kind="video_text", model=offer, options={"duration": 5}) == 7000
+    assert quote(kind="video_text", model=offer, options={"mode": "pro"}) == 9000
+    # An exact kind beats an exact mode, which beats an exact duration.
+    OfferPrice.objects.create(offer_id=_offer_id(offer), kind="video_text", duration=5, amount=6000)
+    assert quote(kind="video_text", options={"mode": "pro", "duration": 5}) == 9000
+    assert quote(kind="video_text", options={"mode": "std", "duration": 5}) == 6000
+    assert quote(kind="video_image", options={"mode": "std", "duration": 5}) == 5000  # other kinds keep theirs
+    # A surcharge adds to whichever base line wins, per second when it says so.
+    OfferPrice.objects.create(offer_id=_offer_id(offer), surcharge=True, per_second=True, mode="pro", amount=100)
+    assert quote(kind="video_text", options={"mode": "pro", "duration": 5}) == 9000 + 500
     job = services.submit_job(customer=funded_customer, kind="video_text", prompt="x", duration=10, mode="pro")
-    assert job.cost_estimate == job.reservation.amount == 11_000
+    assert job.cost_estimate == job.reservation.amount == 11_000 + 1000
+
+
+def _offer_id(key: str) -> int:
+    from jobs.models import Offer
+
+    return Offer.objects.get(key=key).pk
 
 
 @pytest.mark.django_db(transaction=True)

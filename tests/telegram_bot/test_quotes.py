@@ -12,13 +12,13 @@ from django.utils import translation
 
 from billing.money import format_amount
 from billing.selectors import get_balance
-from jobs.models import Job, JobKind, Price
+from jobs.models import Job, JobKind
 from payments import services as payment_services
 from telegram_bot import callbacks
 from telegram_bot.handlers import Handlers
 from telegram_bot.models import Conversation, DialogueState, OutboxMessage
 from telegram_bot.services import set_state
-from tests.helpers import make_customer, run_concurrently
+from tests.helpers import make_customer, run_concurrently, set_price
 
 pytestmark = pytest.mark.django_db
 
@@ -243,7 +243,7 @@ def test_after_the_top_up_is_paid_the_quote_is_shown_again_and_one_press_starts_
 def test_the_quote_shown_after_the_top_up_is_quoted_again_at_todays_price(handlers, django_capture_on_commit_callbacks):
     customer = _customer(balance=0)
     _offer(handlers, customer, kind=JobKind.IMAGE, prompt="a cat")
-    Price.objects.create(kind=JobKind.IMAGE, amount=2_500)  # staff change the price meanwhile
+    set_price(kind=JobKind.IMAGE, amount=2_500)  # staff change the price meanwhile
     _pay_by_stars(customer, 10_000, django_capture_on_commit_callbacks)
     resumed = _quote_rows(customer)[-1]
     pressed = callbacks.parse(_button(resumed, "Start for ₽25")["callback_data"])
@@ -283,7 +283,7 @@ def test_a_balance_that_fell_after_the_quote_gets_the_quote_again_with_the_cover
 def test_a_price_changed_after_the_quote_starts_nothing_and_shows_the_new_price(handlers):
     customer = _customer()
     row = _offer(handlers, customer, kind=JobKind.IMAGE, prompt="a cat")
-    Price.objects.create(kind=JobKind.IMAGE, amount=2_500)
+    set_price(kind=JobKind.IMAGE, amount=2_500)
     _press(handlers, customer, _button(row, "Start for ₽15")["callback_data"])
     assert not Job.objects.filter(customer=customer).exists() and get_balance(customer) == 100_000
     told = OutboxMessage.objects.get(chat_id=customer.telegram_id, params__text__startswith="The price has changed")
@@ -310,7 +310,7 @@ def test_duration_buttons_show_the_cheapest_price_and_quality_buttons_the_exact_
 
 
 def test_a_quality_button_says_from_when_a_video_from_a_photo_costs_otherwise_and_speaks_russian(handlers):
-    Price.objects.create(kind=JobKind.VIDEO_IMAGE, mode="pro", amount=25_000)
+    set_price(kind=JobKind.VIDEO_IMAGE, mode="pro", amount=25_000)
     customer = _customer(language="ru")
     set_state(customer.telegram_id, DialogueState.VIDEO_OPTIONS, {"duration": 10})
     _press(handlers, customer, callbacks.build(callbacks.VideoAspect("16:9")))
