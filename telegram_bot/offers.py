@@ -8,7 +8,9 @@ picture and a photo edit share theirs, as a video from a description and one fro
 """
 from __future__ import annotations
 
+from jobs import catalog
 from jobs import selectors as job_selectors
+from jobs.exceptions import ModelUnavailable
 from jobs.models import JobKind
 from telegram_bot.models import SettingsGroup
 
@@ -38,12 +40,14 @@ def offers_for(group: str) -> list:
 
 
 def offer_for(kind: str, model: str = ""):
-    """The offer ``model`` names if it is enabled and makes ``kind``; else the kind's default."""
-    if model:
-        for offer in job_selectors.offers(kind=kind):
-            if offer.key == model:
-                return offer
-    return job_selectors.default_offer(kind)
+    """The offer an order of ``kind`` for ``model`` gets (a disabled one's successor; the kind's
+    default when the key names nothing any more or its offer does not make the kind)."""
+    try:
+        return job_selectors.offer_for(kind=kind, model=model)
+    except ModelUnavailable:
+        if not model:
+            raise
+        return job_selectors.offer_for(kind=kind)
 
 
 def values(offer, name: str) -> list:
@@ -60,11 +64,14 @@ def fit(kind: str, model: str, options: dict) -> tuple[str, dict]:
     serves it (the remembered one, or the default when that one is gone or does not make the
     kind), and only the options it takes, with the values it takes."""
     offer = offer_for(kind, model)
+    if kind not in offer.kinds:
+        offer = offer_for(kind)
     fitted = {}
     for name, value in (options or {}).items():
         if name in dict(GROUP_OPTIONS[group_of(kind)]) and value in values(offer, name):
             fitted[name] = value
-    return offer.key, fitted
+    # The offer's defaults filled in (its first size, duration, mode), as the job will hold them.
+    return offer.key, catalog.offer_options(offer, kind=kind, options=fitted)
 
 
 def price(kind: str, model: str, options: dict) -> int:
@@ -97,7 +104,7 @@ def parse_value(offer, name: str, text: str):
 
 def job_model(job) -> str:
     """The offer key a job was priced for ("" for a job from before the catalogue: the default)."""
-    return getattr(job, "offer", "") or ""
+    return job.offer_key
 
 
 def job_title(job) -> str:

@@ -312,14 +312,14 @@ def ask_album_caption(count: int) -> str:
 
 
 def option_words(options: dict) -> list[str]:
-    """An order's options as the customer reads them: "16:9", "2K", "10 s", "pro", "with sound"."""
+    """An order's options as the customer reads them: "10 s", "16:9", "2K", "pro", "with sound"."""
     words = []
+    if options.get("duration"):
+        words.append(_("%(seconds)s s") % {"seconds": options["duration"]})
     if options.get("aspect_ratio"):
         words.append(options["aspect_ratio"])
     if options.get("image_size"):
         words.append(options["image_size"])
-    if options.get("duration"):
-        words.append(_("%(seconds)s s") % {"seconds": options["duration"]})
     if options.get("mode"):
         words.append(str(MODE_NAMES.get(options["mode"], options["mode"])))
     if options.get("sound"):

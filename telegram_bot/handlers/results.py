@@ -14,7 +14,7 @@ from telegram_bot.services import remembered_settings, set_state
 
 def job_inputs(job: Job) -> list[dict]:
     """The job's input pictures as draft inputs (stored names: the customer's own files)."""
-    names = list(getattr(job, "input_files", None) or ([job.input_file.name] if job.input_file else []))
+    names = list(job.input_files or ([job.input_file.name] if job.input_file else []))
     return [{"stored": name} for name in names]
 
 

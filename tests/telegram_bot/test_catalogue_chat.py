@@ -160,6 +160,7 @@ def test_three_photos_of_an_album_in_separate_updates_become_one_job_with_three_
     chat.mark = 0
     quote = chat.wait_for(_has_button("Start for"))
     assert "From 3 pictures" in quote["text"]
+    chat.mark = chat._last_seq()
     chat.assert_quiet(1.5)  # one quote for the album, not one per photo
     chat.press(quote, "Start for")
     chat.wait_for(lambda m: "photo" in m, timeout=30)
