@@ -205,6 +205,8 @@ BOT_RATE_WINDOW = env.int("BOT_RATE_WINDOW", default=60)
 # Seconds at least between two progress edits (progress, place in line) in one chat; 0: no pause.
 BOT_PROGRESS_EDIT_INTERVAL = env.float("BOT_PROGRESS_EDIT_INTERVAL", default=3.0)
 BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
+# Seconds without a new photo after which an album (its photos arrive one update each) is quoted.
+BOT_ALBUM_DEBOUNCE = env.float("BOT_ALBUM_DEBOUNCE", default=1.2)
 
 # --- payments ---------------------------------------------------------------------------------
 # Without a shop id the product runs offline against the local YooKassa stub

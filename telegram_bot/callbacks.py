@@ -10,7 +10,10 @@ Telegram rejects the message.
 
 Wire forms: ``m:<menu item>``, ``t:<kopecks>|custom``, ``p:<yk|st>:<kopecks>``,
 ``v:d:<seconds>``, ``v:a:<w:h>``, ``v:m:<mode>``, ``c:<quote>:<kopecks>`` (confirm a quote),
-``c:no`` (drop the dialogue), ``x:<job id>``, ``l:<language>``, ``h:<history page>``.
+``c:no`` (drop the dialogue), ``x:<job id>``, ``l:<language>``, ``h:<history page>``,
+``r:<again|edit|animate|file|send>:<job id>:<result index>`` (the buttons under a result),
+``s:<picture|video>`` (the settings screen), ``s:m:<group>:<offer key>``,
+``s:o:<group>:<option>:<value>`` and ``s:d:<group>`` (settings chosen, back to the order).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from dataclasses import astuple, dataclass
 from typing import ClassVar
 
 MAX_BYTES = 64
-MENU_ITEMS = ("picture", "edit", "video", "topup", "balance", "jobs", "history", "lang", "help")
+MENU_ITEMS = ("picture", "edit", "video", "topup", "balance", "jobs", "history", "lang", "help", "settings")
 PAY_METHODS = ("yk", "st")
 LANGUAGES = ("ru", "en")
 # /history keeps pages within reach (``telegram_bot.selectors``): a page number is at most this.
@@ -29,6 +32,13 @@ MAX_HISTORY_PAGE = 9999
 QUOTE_ID = re.compile(r"[A-Za-z0-9_-]{4,16}")
 ASPECT_RATIO = re.compile(r"\d{1,2}:\d{1,2}")
 WORD = re.compile(r"[a-z]{1,16}")
+# A catalogue offer's key ("nano-banana-pro") and an option's value ("16:9", "2K", "10", "on").
+OFFER_KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+OPTION_VALUE = re.compile(r"[A-Za-z0-9:.]{1,8}")
+RESULT_ACTIONS = ("again", "edit", "animate", "file", "send")
+# What a customer's remembered settings are for: pictures (and photo edits), videos.
+SETTINGS_GROUPS = ("picture", "video")
+SETTING_NAMES = ("aspect_ratio", "image_size", "duration", "mode", "sound")
 # Kopecks and ids: digits only, no sign, no leading zero, and short enough to be sane.
 NUMBER = re.compile(r"0|[1-9]\d{0,11}")
 
@@ -189,6 +199,44 @@ class HistoryPage(Callback, prefix="h", wire=(Field(NUMBER, int, maximum=MAX_HIS
 @dataclass(frozen=True)
 class Language(Callback, prefix="l", wire=(one_of(LANGUAGES),)):
     code: str
+
+
+@dataclass(frozen=True)
+class ResultAction(Callback, prefix="r", wire=(one_of(RESULT_ACTIONS), AMOUNT, Field(NUMBER, int, maximum=99))):
+    """A button under a result: ``again`` (the same order, quoted anew), ``edit`` (the result
+    becomes the input of a photo edit), ``animate`` (a video from it), ``file`` (its original
+    file as a document), ``send`` (send the kept result again, from /history). ``index``: which
+    of the job's result files."""
+
+    action: str
+    job_id: int
+    index: int = 0
+
+
+GROUP = one_of(SETTINGS_GROUPS)
+
+
+@dataclass(frozen=True)
+class OpenSettings(Callback, prefix="s", wire=(GROUP,)):
+    group: str
+
+
+@dataclass(frozen=True)
+class ChooseModel(Callback, prefix="s:m", wire=(GROUP, Field(OFFER_KEY))):
+    group: str
+    model: str
+
+
+@dataclass(frozen=True)
+class ChooseOption(Callback, prefix="s:o", wire=(GROUP, one_of(SETTING_NAMES), Field(OPTION_VALUE))):
+    group: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SettingsDone(Callback, prefix="s:d", wire=(GROUP,)):
+    group: str
 
 
 def build(callback: Callback) -> str:

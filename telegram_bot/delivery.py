@@ -21,6 +21,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from telegram_bot.messages import MEDIA_FIELDS
+from telegram_bot.previews import photo_upload
 from telegram_bot.models import OutboxMessage, OutboxStatus
 from telegram_bot.outbox import serialised_writes, wakeup
 from telegram_bot.sender import Sender, TelegramError, get_sender
@@ -163,8 +164,11 @@ def deliver_row(row: OutboxMessage, sender: Sender) -> None:
                 handle = default_storage.open(row.file_name, "rb")
             except (FileNotFoundError, OSError):
                 return _finish(row, OutboxStatus.FAILED, error=f"file missing: {row.file_name}")
+            name = row.file_name.rsplit("/", 1)[-1]
             mime = mimetypes.guess_type(row.file_name)[0] or "application/octet-stream"
-            files = {MEDIA_FIELDS[row.method]: (row.file_name.rsplit("/", 1)[-1], handle, mime)}
+            if row.method == "sendPhoto":
+                name, handle, mime = photo_upload(name, handle, mime)
+            files = {MEDIA_FIELDS[row.method]: (name, handle, mime)}
         result = sender.call(row.method, params, files)
     except TelegramError as exc:
         if exc.not_modified:

@@ -15,8 +15,13 @@ from telegram_bot.callbacks import (
     Confirm,
     HistoryPage,
     Language,
+    ChooseModel,
+    ChooseOption,
     Menu,
+    OpenSettings,
     Pay,
+    ResultAction,
+    SettingsDone,
     TopupAmount,
     VideoAspect,
     VideoDuration,
@@ -41,7 +46,8 @@ def main_menu() -> dict:
         [button(_("🖼 Picture"), Menu("picture")), button(_("✏️ Edit a photo"), Menu("edit"))],
         [button(_("🎬 Video"), Menu("video")), button(_("💳 Top up"), Menu("topup"))],
         [button(_("💰 Balance"), Menu("balance")), button(_("⏳ My jobs"), Menu("jobs"))],
-        [button(_("🧾 History"), Menu("history")), button(_("🌐 Language"), Menu("lang")), button(_("❓ Help"), Menu("help"))],
+        [button(_("⚙️ Model and options"), Menu("settings")), button(_("🧾 History"), Menu("history"))],
+        [button(_("🌐 Language"), Menu("lang")), button(_("❓ Help"), Menu("help"))],
     )
 
 
@@ -89,20 +95,68 @@ def video_modes(prices: dict[str, tuple[int, bool]]) -> dict:
     return inline(buttons)
 
 
-def confirm(quote: str, price: int) -> dict:
-    """The confirm button of one quote: it can start that quote's job and nothing else."""
+def confirm(quote: str, price: int, *, group: str = "") -> dict:
+    """The confirm button of one quote: it can start that quote's job and nothing else; with
+    ``group``, a button to change the model and options first (the order is quoted again)."""
     return inline(
         [button(_("✅ Start for %(price)s") % {"price": texts.money(price)}, Confirm(quote, price))],
+        [settings_button(group)] if group else [],
         [button(_("✖️ Cancel"), CancelDialogue())],
     )
 
 
-def topup_to_confirm(amount: int) -> dict:
+def topup_to_confirm(amount: int, *, group: str = "") -> dict:
     """For a quote above the balance: top up ``amount`` (the quote is shown again once paid)."""
     return inline(
         [button(_("💳 Top up %(amount)s") % {"amount": texts.money(amount)}, TopupAmount(amount))],
+        [settings_button(group)] if group else [],
         [button(_("✖️ Cancel"), CancelDialogue())],
     )
+
+
+def result_actions(job, index: int, *, original_button: bool) -> dict:
+    """The buttons under a result: Again (a new quote of the same order); for a picture also
+    Edit this and Animate (it becomes the input) and, when not sent already, its original file."""
+    again = [button(_("🔁 Again"), ResultAction("again", job.pk, index))]
+    if not job.result_mime.startswith("image/"):
+        return inline(again)
+    return inline(
+        again,
+        [button(_("✏️ Edit this"), ResultAction("edit", job.pk, index)),
+         button(_("🎬 Animate"), ResultAction("animate", job.pk, index))],
+        [button(_("📎 Original file"), ResultAction("file", job.pk, index))] if original_button else [],
+    )
+
+
+def resend_results(jobs) -> list[dict]:
+    """One button per job whose results are kept: send them again (under a /history page)."""
+    return [button(_("📤 #%(id)s") % {"id": job.pk}, ResultAction("send", job.pk, 0)) for job in jobs]
+
+
+def settings_button(group: str) -> dict:
+    return button(_("⚙️ Model and options"), OpenSettings(group))
+
+
+def settings_groups() -> dict:
+    return inline([button(_("🖼 Pictures"), OpenSettings("picture")), button(_("🎬 Videos"), OpenSettings("video"))])
+
+
+def settings_screen(group: str, model: str, options: dict, models, choices) -> dict:
+    """The model and option buttons of a group, each with the price of the order with that
+    choice (✓ on the current ones): ``models`` [(offer, kopecks)], ``choices`` [(option name,
+    [(value, kopecks)])]."""
+    from telegram_bot.offers import wire_value
+
+    def label(text: str, price: int, chosen: bool) -> str:
+        return ("✓ " if chosen else "") + _("%(choice)s · %(price)s") % {"choice": text, "price": texts.money(price)}
+
+    rows = [[button(label(offer.title, price, offer.key == model), ChooseModel(group, offer.key))] for offer, price in models]
+    for name, priced in choices:
+        row = [button(label(texts.option_value(name, value), price, options.get(name) == value),
+                      ChooseOption(group, name, wire_value(value))) for value, price in priced]
+        rows += [row[i : i + 3] for i in range(0, len(row), 3)]
+    rows.append([button(_("✅ Done"), SettingsDone(group))])
+    return inline(*rows)
 
 
 def cancel_job(job_id: int) -> dict:
@@ -117,11 +171,14 @@ def languages() -> dict:
     return inline([button("🇷🇺 Русский", Language("ru")), button("🇬🇧 English", Language("en"))])
 
 
-def history_pages(page) -> dict | None:
-    """◀ Older / Newer ▶ under a history page (``telegram_bot.selectors.HistoryPage``)."""
+def history_pages(page, resend=()) -> dict | None:
+    """◀ Older / Newer ▶ under a history page (``telegram_bot.selectors.HistoryPage``), and a
+    button per job in ``resend`` that sends its kept result again."""
+    resend = list(resend)
+    rows = [resend[i : i + 4] for i in range(0, len(resend), 4)]
     row = []
     if page.has_older:
         row.append(button(_("◀ Older"), HistoryPage(page.number + 1)))
     if page.number > 0:
         row.append(button(_("Newer ▶"), HistoryPage(page.number - 1)))
-    return inline(row) if row else None
+    return inline(*rows, row) if rows or row else None

@@ -29,6 +29,12 @@ def edit_message(of: OutboxMessage, text: str, *, reply_markup: dict | None = No
     return message(chat_id=of.chat_id, method="editMessageText", params={"text": text, "reply_markup": reply_markup}, edit_of=of)
 
 
+def edit_sent_message(chat_id: int, message_id: int, text: str, *, reply_markup: dict | None = None) -> OutboxMessage:
+    """An edit of a message already on screen (one whose button was just pressed)."""
+    params = {"message_id": message_id, "text": text, "reply_markup": reply_markup}
+    return message(chat_id=chat_id, method="editMessageText", params=params)
+
+
 def remove_keyboard_message(chat_id: int, *, of: OutboxMessage | None = None, message_id: int | None = None) -> OutboxMessage:
     """Take the inline keyboard off a message: the one ``of`` sent (or will send), or ``message_id``.
 

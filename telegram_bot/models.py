@@ -98,3 +98,59 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"chat {self.chat_id}: {self.state or 'idle'}"
+
+
+class SettingsGroup(models.TextChoices):
+    """What remembered settings are for: pictures (and photo edits), videos (from a description or a photo)."""
+
+    PICTURE = "picture"
+    VIDEO = "video"
+
+
+class OrderSettings(models.Model):
+    """The model and options a customer last chose for a group of kinds: their next order's.
+
+    ``model`` is a catalogue offer's key ("" = the kind's default offer); ``options`` what
+    ``jobs.services.submit_job`` takes (aspect_ratio, image_size, duration, mode, sound). What
+    the offer no longer takes is dropped when the order is quoted (``telegram_bot.offers``).
+    """
+
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
+    group = models.CharField(max_length=16, choices=SettingsGroup.choices)
+    model = models.CharField(max_length=40, blank=True, default="")
+    options = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "group"], name="order_settings_one_per_group"),
+            one_of("group", SettingsGroup, name="order_settings_group_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.group}: {self.model or 'default'} {self.options}"
+
+
+class AlbumPhoto(models.Model):
+    """One photo of an album (``media_group_id``) waiting for the album's other photos.
+
+    Telegram sends an album as one update per photo, within a moment; each is kept here and the
+    album is quoted once, as one edit, when no photo came for a short while (``telegram_bot.albums``).
+    """
+
+    chat_id = models.BigIntegerField()
+    media_group_id = models.CharField(max_length=64)
+    message_id = models.BigIntegerField()
+    file_id = models.CharField(max_length=255)
+    caption = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chat_id", "media_group_id", "message_id"], name="album_photo_once"),
+        ]
+        indexes = [models.Index(fields=["chat_id", "media_group_id"], name="album_photo_group")]
+
+    def __str__(self) -> str:
+        return f"album {self.media_group_id} photo {self.message_id}"

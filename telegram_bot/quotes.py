@@ -27,13 +27,12 @@ from django.conf import settings
 from django.db import transaction
 
 from jobs import catalog
-from jobs import services as job_services
-from telegram_bot import keyboards, outbox, texts
+from jobs.models import JobKind
+from telegram_bot import keyboards, offers, outbox, texts
 from telegram_bot.messages import remove_keyboard_message
 from telegram_bot.models import DialogueState, OutboxMessage, OutboxStatus
 from telegram_bot.services import get_state, replace_quoted_draft, set_state
 
-DRAFT_OPTIONS = ("duration", "aspect_ratio", "mode")
 
 
 def new_quote_id() -> str:
@@ -52,17 +51,31 @@ def topup_covering(price: int, balance: int) -> int:
     return max(missing, settings.TOPUP_MIN_KOPECKS)
 
 
-def make_draft(*, kind: str, prompt: str, options: dict | None = None, file_id: str = "") -> dict:
-    """A job draft at today's price (without a quote id yet)."""
-    options = {k: v for k, v in (options or {}).items() if k in DRAFT_OPTIONS}
-    _provider, price = job_services.quote_job(kind=kind, mode=options.get("mode", ""), duration=options.get("duration", 0))
-    return {"kind": kind, "prompt": prompt, "options": options, "file_id": file_id, "price": price}
+def make_draft(*, kind: str, prompt: str, model: str = "", options: dict | None = None, inputs=()) -> dict:
+    """A job draft at today's price (without a quote id yet).
+
+    ``model`` and ``options`` are fitted to the catalogue (``offers.fit``): a model gone from it
+    gives way to the kind's default, an option the model does not take is dropped. ``inputs``:
+    the pictures the job works from, each ``{"file_id": ...}`` (a photo the customer sent) or
+    ``{"stored": ...}`` (a storage name of the customer's own job, e.g. a result to edit).
+    """
+    model, options = offers.fit(kind, model, options or {})
+    price = offers.price(kind, model, options)
+    return {"kind": kind, "prompt": prompt, "model": model, "options": options, "inputs": list(inputs), "price": price}
 
 
-def requote(draft: dict) -> dict:
-    """The same order as a saved draft, at today's price (a new draft, without a quote id yet)."""
-    return make_draft(kind=draft["kind"], prompt=draft["prompt"], options=draft.get("options"),
-                      file_id=draft.get("file_id", ""))
+def draft_inputs(draft: dict) -> list[dict]:
+    """The draft's input pictures (a draft saved before several inputs had ``file_id``)."""
+    return list(draft.get("inputs") or ([{"file_id": draft["file_id"]}] if draft.get("file_id") else []))
+
+
+def requote(draft: dict, *, model: str | None = None, options: dict | None = None) -> dict:
+    """The same order as a saved draft, at today's price (a new draft, without a quote id yet);
+    with ``model`` and ``options``, those settings instead of the draft's."""
+    return make_draft(
+        kind=draft["kind"], prompt=draft["prompt"], model=draft.get("model", "") if model is None else model,
+        options=draft.get("options") if options is None else options, inputs=draft_inputs(draft),
+    )
 
 
 def show(chat_id: int, draft: dict, balance: int, *, replacing: str = "") -> dict | None:
@@ -77,10 +90,13 @@ def show(chat_id: int, draft: dict, balance: int, *, replacing: str = "") -> dic
     draft = {**draft, "quote": quote, "awaiting_topup": short}
     if short:
         topup = topup_covering(draft["price"], balance)
-        markup = keyboards.topup_to_confirm(topup)
+        markup = keyboards.topup_to_confirm(topup, group=offers.group_of(draft["kind"]))
     else:
-        topup, markup = 0, keyboards.confirm(quote, draft["price"])
-    text = texts.confirm_job(draft["kind"], draft["prompt"], draft["options"], draft["price"], balance, topup=topup)
+        topup, markup = 0, keyboards.confirm(quote, draft["price"], group=offers.group_of(draft["kind"]))
+    text = texts.confirm_job(
+        draft["kind"], draft["prompt"], draft["options"], draft["price"], balance, topup=topup,
+        model=offers.title(draft["kind"], draft.get("model", "")), inputs=len(draft_inputs(draft)),
+    )
     # The process lock before the transaction (see ``outbox.topic_message``).
     with outbox.serialised_writes(), transaction.atomic():
         if replacing:
@@ -129,24 +145,27 @@ def resume_after_topup(chat_id: int, balance: int) -> dict | None:
 # --- prices on the buttons that change them ----------------------------------------------------
 
 
-def _video_price(*, mode: str, duration: int) -> tuple[int, int]:
-    """(lowest, highest) price of a video of this quality and length over the video kinds."""
-    prices = [job_services.quote_job(kind=kind, mode=mode, duration=duration)[1] for kind in catalog.VIDEO_KINDS]
+def _video_price(model: str, options: dict) -> tuple[int, int]:
+    """(lowest, highest) price of a video with these settings over the video kinds."""
+    prices = [offers.price(kind, *offers.fit(kind, model, options)) for kind in catalog.VIDEO_KINDS]
     return min(prices), max(prices)
 
 
-def video_duration_prices() -> dict[int, int]:
-    """Per duration, the cheapest video of that length: the duration buttons say "from" it,
-    because the quality (std is the cheaper) is only chosen on the next step."""
+def video_duration_prices(model: str = "") -> dict[int, int]:
+    """Per duration the model takes, the cheapest video of that length: the duration buttons say
+    "from" it, because the quality (std is the cheaper) is only chosen on the next step."""
+    offer = offers.offer_for(JobKind.VIDEO_TEXT, model)
+    modes = offers.values(offer, "mode") or [""]
     return {
-        seconds: min(_video_price(mode=mode, duration=seconds)[0] for mode in catalog.VIDEO_MODES)
-        for seconds in catalog.VIDEO_DURATIONS
+        seconds: min(_video_price(model, {"duration": seconds, "mode": mode})[0] for mode in modes)
+        for seconds in offers.values(offer, "duration")
     }
 
 
-def video_mode_prices(duration: int | None) -> dict[str, tuple[int, bool]]:
+def video_mode_prices(duration: int | None, model: str = "") -> dict[str, tuple[int, bool]]:
     """Per quality, (the price at ``duration``, whether it is exact). Not exact when a video
     from a description and one from a photo are priced apart: the button shows the lower, as
     "from", because which one the customer makes is only known when they send it."""
-    ranges = {mode: _video_price(mode=mode, duration=duration or 0) for mode in catalog.VIDEO_MODES}
+    offer = offers.offer_for(JobKind.VIDEO_TEXT, model)
+    ranges = {mode: _video_price(model, {"duration": duration, "mode": mode}) for mode in offers.values(offer, "mode")}
     return {mode: (low, low == high) for mode, (low, high) in ranges.items()}

@@ -20,15 +20,10 @@ from billing.signals import balance_adjusted
 from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
-from telegram_bot import keyboards, outbox, quotes, texts
-from telegram_bot.messages import edit_message, media_message, text_message
+from telegram_bot import keyboards, outbox, quotes, results, texts
+from telegram_bot.messages import edit_message, text_message
 
 logger = logging.getLogger(__name__)
-
-# Telegram's upload limits for photos and videos sent by a bot; larger results go as documents.
-PHOTO_LIMIT = 10 * 1024 * 1024
-VIDEO_LIMIT = 50 * 1024 * 1024
-
 
 def _progress_message(job):
     return outbox.topic_message(
@@ -67,41 +62,12 @@ def on_job_finished(sender, job, **kwargs):
             outbox.drop_pending_edits(progress)  # the final state replaces any progress not yet shown
             messages.append(edit_message(progress, final))
         if job.status == JobStatus.COMPLETED:
-            caption = texts.job_result_caption(job, billing_selectors.get_balance(customer))
-            infos = job.result_info or []
-            for index, name in enumerate(job.result_files or []):
-                method = _media_method(job.result_mime, name)
-                info = infos[index] if index < len(infos) else {}
-                attributes = _video_attributes(info) if method == "sendVideo" else None
-                messages.append(media_message(chat_id, method, name, caption=caption,
-                                                     reply_markup=keyboards.main_menu(), attributes=attributes))
+            messages += results.result_messages(job, chat_id, balance=billing_selectors.get_balance(customer))
         elif progress is None or job.status == JobStatus.FAILED:
             # No progress message to edit (a job the bot did not start, e.g. a staff retry): the
             # final state is a message of its own. A failure always is, so it is not missed.
             messages.append(text_message(chat_id, final, reply_markup=keyboards.main_menu()))
         outbox.enqueue_all(messages)
-
-
-def _media_method(mime: str, name: str) -> str:
-    from django.core.files.storage import default_storage
-
-    try:
-        size = default_storage.size(name)
-    except (OSError, NotImplementedError):
-        size = 0
-    if mime.startswith("image/") and mime != "image/gif" and size <= PHOTO_LIMIT:
-        return "sendPhoto"
-    if mime.startswith("video/") and size <= VIDEO_LIMIT:
-        return "sendVideo"
-    return "sendDocument"
-
-
-def _video_attributes(info: dict) -> dict:
-    """sendVideo's width, height and duration, as the worker read them from the file (jobs.media).
-
-    Only what was read is sent: a video whose file could not be read goes without them.
-    """
-    return {key: info[key] for key in ("width", "height", "duration") if isinstance(info.get(key), int)}
 
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")

@@ -1,14 +1,17 @@
 """Writes the bot owns: the dialogue state of each chat (which question the bot is waiting on),
-and the mark on a customer who blocked the bot."""
+the mark on a customer who blocked the bot, the settings each customer chose for their next
+order, and the photos of an album waiting for the rest of it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Customer
 from billing.services import mark_bot_blocked
-from telegram_bot.models import Conversation, DialogueState
+from telegram_bot.models import AlbumPhoto, Conversation, DialogueState, OrderSettings
 from telegram_bot.outbox import serialised_writes
 
 
@@ -76,3 +79,49 @@ def mark_chats_blocked(*, chat_ids: Iterable[int]) -> int:
         for customer in customers:
             mark_bot_blocked(customer=customer)
     return len(customers)
+
+
+def remembered_settings(customer, group: str) -> tuple[str, dict]:
+    """(offer key, options) the customer last chose for ``group``; ("", {}) before any choice."""
+    row = OrderSettings.objects.filter(customer_id=customer.pk, group=group).values_list("model", "options").first()
+    return (row[0], dict(row[1] or {})) if row else ("", {})
+
+
+def remember_settings(*, customer, group: str, model: str, options: dict) -> None:
+    """Keep ``model`` and ``options`` as the customer's choice for ``group`` (one row per group)."""
+    with serialised_writes():
+        OrderSettings.objects.update_or_create(
+            customer_id=customer.pk, group=group, defaults={"model": model, "options": options}
+        )
+
+
+# An album's photos left behind (the bot stopped before quoting it) are forgotten after this.
+ALBUM_LEFTOVER = timedelta(hours=1)
+
+
+def add_album_photo(*, chat_id: int, media_group_id: str, message_id: int, file_id: str, caption: str) -> None:
+    """Keep one photo of an album until the album is complete (``take_album``); a repeat is ignored."""
+    with serialised_writes(), transaction.atomic():
+        AlbumPhoto.objects.filter(chat_id=chat_id, received_at__lt=timezone.now() - ALBUM_LEFTOVER).delete()
+        AlbumPhoto.objects.get_or_create(
+            chat_id=chat_id, media_group_id=media_group_id, message_id=message_id,
+            defaults={"file_id": file_id, "caption": caption},
+        )
+
+
+def take_album(*, chat_id: int, media_group_id: str, quiet_for: float) -> list[AlbumPhoto] | None:
+    """The album's photos, in the order sent, if none came in the last ``quiet_for`` seconds; None if
+    one did (a later check takes them) or another caller took them.
+
+    The DELETE decides: the caller that deletes every photo it read has the album, so each album
+    is quoted once however many checks run at the same moment, in however many processes.
+    """
+    with serialised_writes(), transaction.atomic():
+        photos = list(AlbumPhoto.objects.filter(chat_id=chat_id, media_group_id=media_group_id))
+        if not photos or max(p.received_at for p in photos) > timezone.now() - timedelta(seconds=quiet_for):
+            return None
+        deleted, _by_model = AlbumPhoto.objects.filter(pk__in=[p.pk for p in photos]).delete()
+        if deleted != len(photos):
+            transaction.set_rollback(True)
+            return None
+    return photos

@@ -13,7 +13,7 @@ from django.contrib.humanize.templatetags.humanize import ordinal
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from billing.models import SystemAccount
 from billing.money import format_amount
@@ -52,9 +52,10 @@ def _fixed(sentence) -> Callable[[], str]:
 # general
 help_text = _fixed(gettext_lazy(
     "What I can do:\n"
-    "🖼 /picture — a picture from your description\n"
-    "✏️ send a photo with a caption — I change the photo as the caption says\n"
+    "🖼 just write a description (or /picture) — a picture\n"
+    "✏️ send a photo or an album with a caption — I change them as the caption says\n"
     "🎬 /video — a short video from a description or a photo\n"
+    "⚙️ /settings — the model and options, with the price on each button; I remember them\n"
     "💳 /topup — top up the balance (card or Telegram Stars)\n"
     "💰 /balance — your balance\n"
     "⏳ /jobs — running jobs, with progress and a cancel button\n"
@@ -87,6 +88,17 @@ ask_video_duration = _fixed(gettext_lazy("Video: choose the duration."))
 ask_video_aspect = _fixed(gettext_lazy("Choose the aspect ratio."))
 ask_video_mode = _fixed(gettext_lazy("Choose the quality: standard, or pro (better, dearer)."))
 ask_video_prompt = _fixed(gettext_lazy("Now send a description of the video, or a photo with a caption to bring it to life."))
+
+# model and options
+choose_settings_group = _fixed(gettext_lazy("Model and options: for pictures or for videos?"))
+settings_saved = _fixed(gettext_lazy("Saved: your next orders use these settings."))
+settings_saved_send_prompt = _fixed(gettext_lazy("Saved. Now send the description."))
+
+# results
+ask_edit_result = _fixed(gettext_lazy("Write what to change in this picture."))
+ask_animate_prompt = _fixed(gettext_lazy("Describe the motion: what should happen in the video?"))
+result_gone = _fixed(gettext_lazy("This result is no longer kept. Order it again from the menu."))
+input_gone = _fixed(gettext_lazy("The picture this order works from is no longer kept. Send it again."))
 
 # language
 choose_language = _fixed(gettext_lazy("Choose the language."))
@@ -189,16 +201,18 @@ def paysupport(telegram_id: int) -> str:
 # --- jobs ------------------------------------------------------------------------------------
 
 
-def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int, *, topup: int = 0) -> str:
-    """The quote; with ``topup`` (the balance is short) it asks for that top-up instead of "Start?"."""
+def confirm_job(kind: str, prompt: str, options: dict, price: int, balance_now: int, *, topup: int = 0,
+                model: str = "", inputs: int = 0) -> str:
+    """The quote; with ``topup`` (the balance is short) it asks for that top-up instead of "Start?".
+
+    ``model``: the offer's title; ``inputs``: how many pictures the order works from.
+    """
     lines = [_("%(what)s: “%(prompt)s”") % {"what": kind_name(kind), "prompt": _shorten(prompt, 300)}]
-    if options.get("duration"):
-        lines.append(
-            _("%(seconds)s s, %(aspect)s, %(mode)s") % {
-                "seconds": options["duration"], "aspect": options.get("aspect_ratio") or "16:9",
-                "mode": str(MODE_NAMES.get(options.get("mode", "std"), options.get("mode", ""))),
-            }
-        )
+    details = ", ".join(word for word in [model, *option_words(options)] if word)
+    if details:
+        lines.append(details)
+    if inputs > 1:
+        lines.append(ngettext("From %(count)s picture.", "From %(count)s pictures.", inputs) % {"count": inputs})
     lines.append(_("Price: %(price)s. Your balance: %(balance)s.") % {"price": money(price), "balance": money(balance_now)})
     if topup:
         lines.append(_("Not enough money for it. Top up %(amount)s and I will show this offer again to start it.") % {
@@ -244,10 +258,73 @@ def job_completed(job) -> str:
     }
 
 
-def job_result_caption(job, balance_now: int) -> str:
-    return _("%(what)s #%(id)s. Balance: %(balance)s.") % {
-        "what": kind_name(job.kind), "id": job.pk, "balance": money(balance_now)
+def result_caption(job, model: str, balance_now: int | None = None) -> str:
+    """Under a result: the prompt (shortened), the model and options, the job, the balance."""
+    details = ", ".join([model, *option_words(job.options or {})]) if model else ", ".join(option_words(job.options or {}))
+    lines = [f"“{_shorten(job.prompt, 200)}”"]
+    if details:
+        lines.append(details)
+    head = _("%(what)s #%(id)s") % {"what": kind_name(job.kind), "id": job.pk}
+    if balance_now is not None:
+        head += " · " + _("Balance: %(balance)s.") % {"balance": money(balance_now)}
+    lines.append(head)
+    return "\n".join(lines)
+
+
+def original_caption(job) -> str:
+    return _("The original file of #%(id)s, full size.") % {"id": job.pk}
+
+
+GROUP_NAMES = {"picture": gettext_lazy("Pictures"), "video": gettext_lazy("Videos")}
+
+
+def settings_screen(group: str, model: str, options: dict) -> str:
+    """Above the settings buttons: what the group's orders use now."""
+    now = ", ".join([model, *option_words(options)])
+    return _(
+        "%(group)s: %(now)s.\nChoose the model and options; each button shows the price of the order with that choice."
+    ) % {"group": GROUP_NAMES[group], "now": now}
+
+
+def option_value(name: str, value) -> str:
+    """One option value on a button: "16:9", "2K", "10 s", "pro", "🔊 on"."""
+    if name == "sound":
+        return _("🔊 on") if value else _("🔇 off")
+    if name == "duration":
+        return _("%(seconds)s s") % {"seconds": value}
+    if name == "mode":
+        return str(MODE_NAMES.get(value, value))
+    return str(value)
+
+
+def albums_cut(limit: int, sent: int) -> str:
+    return _("This model takes up to %(limit)s pictures at once: I use the first %(limit)s of the %(sent)s.") % {
+        "limit": limit, "sent": sent,
     }
+
+
+def ask_album_caption(count: int) -> str:
+    return ngettext(
+        "I have your photo. Now write what to do with it.",
+        "I have your %(count)s photos. Now write what to do with them.",
+        count,
+    ) % {"count": count}
+
+
+def option_words(options: dict) -> list[str]:
+    """An order's options as the customer reads them: "10 s", "16:9", "2K", "pro", "with sound"."""
+    words = []
+    if options.get("duration"):
+        words.append(_("%(seconds)s s") % {"seconds": options["duration"]})
+    if options.get("aspect_ratio"):
+        words.append(options["aspect_ratio"])
+    if options.get("image_size"):
+        words.append(options["image_size"])
+    if options.get("mode"):
+        words.append(str(MODE_NAMES.get(options["mode"], options["mode"])))
+    if options.get("sound"):
+        words.append(_("with sound"))
+    return words
 
 
 def job_failed(job) -> str:

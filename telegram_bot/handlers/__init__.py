@@ -1,8 +1,9 @@
 """Update handlers: parse the update, call one service, render a text from ``texts``.
 
 By topic: ``money`` (balance, top-ups, Stars, history), ``jobs`` (pictures, edits, videos,
-quotes, running jobs) and ``customer_settings`` (start, help, language, support, what the bot
-does not handle). ``Handlers`` joins them and routes what belongs to no one topic: a text (by the
+albums, quotes, running jobs), ``order_settings`` (the model and options, remembered),
+``results`` (the buttons under a result) and ``customer_settings`` (start, help, language,
+support, what the bot does not handle). ``Handlers`` joins them and routes what belongs to no one topic: a text (by the
 dialogue's state), a pressed button (by its ``callbacks`` kind) and a menu item.
 
 Replies go through the durable outbox (``telegram_bot.outbox``), so a handler never waits on
@@ -21,29 +22,39 @@ from telegram_bot.handlers.base import reply
 from telegram_bot.handlers.jobs import JobHandlers
 from telegram_bot.handlers.money import MoneyHandlers
 from telegram_bot.handlers.customer_settings import SettingsHandlers
+from telegram_bot.handlers.order_settings import OrderSettingsHandlers
+from telegram_bot.handlers.results import ResultHandlers
 from telegram_bot.models import DialogueState
 from telegram_bot.services import get_state
 
-COMMANDS = ("start", "balance", "topup", "picture", "edit", "video", "jobs", "history", "cancel", "help", "lang", "paysupport")
+COMMANDS = ("start", "balance", "topup", "picture", "edit", "video", "settings", "jobs", "history", "cancel", "help",
+            "lang", "paysupport")
 OTHER_CONTENT = ["audio", "video", "voice", "video_note", "location", "contact", "venue", "animation", "poll", "dice", "game"]
 
 
-class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers):
+class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers, OrderSettingsHandlers, ResultHandlers):
     def text(self, message, data):
-        chat_id, text = message.chat.id, message.text or ""
+        """A text answers the question the dialogue asked; outside a dialogue (or over a quote
+        shown) it is a picture's description, quoted with the remembered settings."""
+        chat_id, text, customer = message.chat.id, message.text or "", data["customer"]
         if len(text) > settings.JOB_MAX_PROMPT_LENGTH:
             return reply(chat_id, texts.text_too_long(settings.JOB_MAX_PROMPT_LENGTH))
         conversation = get_state(chat_id)
         state = conversation.state
-        if state == DialogueState.PICTURE_PROMPT:
-            return self._offer(chat_id, data["customer"], kind=JobKind.IMAGE, prompt=text)
+        options = {k: v for k, v in conversation.data.items() if k != "inputs"}
+        inputs = conversation.data.get("inputs") or []
         if state == DialogueState.VIDEO_PROMPT:
-            return self._offer(chat_id, data["customer"], kind=JobKind.VIDEO_TEXT, prompt=text, options=conversation.data)
+            kind = JobKind.VIDEO_IMAGE if inputs else JobKind.VIDEO_TEXT
+            return self._offer_remembered(chat_id, customer, kind=kind, prompt=text, options=options, inputs=inputs)
         if state == DialogueState.TOPUP_AMOUNT:
             return self._topup_amount(chat_id, text)
         if state == DialogueState.EDIT_PHOTO:
-            return reply(chat_id, texts.ask_edit_photo())
-        reply(chat_id, texts.hint(), keyboards.main_menu())
+            if not inputs:
+                return reply(chat_id, texts.ask_edit_photo())
+            return self._offer_remembered(chat_id, customer, kind=JobKind.IMAGE_EDIT, prompt=text, inputs=inputs)
+        if state == DialogueState.VIDEO_OPTIONS:
+            return reply(chat_id, texts.hint(), keyboards.main_menu())
+        self._offer_remembered(chat_id, customer, kind=JobKind.IMAGE, prompt=text)
 
     def callback(self, query, data):
         customer = data["customer"]
@@ -57,6 +68,8 @@ class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers):
             return self._cancel_job(query, customer, pressed.job_id)
         if isinstance(pressed, callbacks.Expired):
             return self._expired(query)
+        if isinstance(pressed, callbacks.ChooseModel | callbacks.ChooseOption):
+            return self._change_setting(query, customer, pressed)
         self.bot.answer_callback_query(query.id)
         match pressed:
             case callbacks.CancelDialogue():
@@ -70,7 +83,13 @@ class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers):
             case callbacks.Pay(method=method, amount=amount):
                 return self._pay(chat_id, customer, method, amount)
             case callbacks.VideoDuration() | callbacks.VideoAspect() | callbacks.VideoMode():
-                return self._video_option(chat_id, pressed)
+                return self._video_option(chat_id, customer, pressed)
+            case callbacks.ResultAction():
+                return self._result_action(chat_id, customer, pressed)
+            case callbacks.OpenSettings(group=group):
+                return self._open_settings(chat_id, customer, group)
+            case callbacks.SettingsDone(group=group):
+                return self._settings_done(query, customer, group)
             case callbacks.HistoryPage(page=page):
                 return self._history(chat_id, customer, page)
             case callbacks.Language(code=code):
@@ -84,7 +103,9 @@ class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers):
             case "edit":
                 return self._ask_edit_photo(chat_id)
             case "video":
-                return self._video(chat_id)
+                return self._video(chat_id, customer)
+            case "settings":
+                return self._choose_settings_group(chat_id)
             case "topup":
                 return self._topup(chat_id)
             case "balance":

@@ -16,7 +16,7 @@ from billing.money import parse_amount
 from genbot.errors import GenbotError
 from payments import services as payment_services
 from payments.exceptions import PaymentError
-from telegram_bot import keyboards, outbox, texts
+from telegram_bot import keyboards, outbox, results, texts
 from telegram_bot import selectors as bot_selectors
 from telegram_bot.handlers.base import HandlerBase, reply
 from telegram_bot.messages import invoice_message
@@ -40,7 +40,9 @@ class MoneyHandlers(HandlerBase):
 
     def _history(self, chat_id, customer, page: int = 0):
         history = bot_selectors.history_page(customer, page)
-        reply(chat_id, texts.history(history), keyboards.history_pages(history))
+        kept = [entry.job for entry in history.entries if entry.job is not None and results.kept(entry.job)
+                and entry.job.status == "completed"]
+        reply(chat_id, texts.history(history), keyboards.history_pages(history, keyboards.resend_results(kept)))
 
     def topup(self, message, data):
         self._topup(message.chat.id)

@@ -36,13 +36,22 @@ class Chat:
         self.mark = self._last_seq()
         self.state.user_sends(self.chat_id, text)
 
-    def send_photo(self, caption: str = "", *, size: tuple[int, int] = (512, 512), data: bytes | None = None) -> None:
+    def send_photo(self, caption: str = "", *, size: tuple[int, int] = (512, 512), data: bytes | None = None,
+                   media_group_id: str = "") -> None:
+        """A photo; with ``media_group_id`` one photo of an album (Telegram sends each as an update)."""
         self.mark = self._last_seq()
         if data is None:
             buffer = io.BytesIO()
             Image.new("RGB", size, (200, 30, 30)).save(buffer, "PNG")
             data = buffer.getvalue()
-        self.state.user_sends_photo(self.chat_id, data, caption=caption)
+        if not media_group_id:
+            self.state.user_sends_photo(self.chat_id, data, caption=caption)
+            return
+        file_id = self.state.store_file(data, "image/png", "photo.png")
+        photo = [{"file_id": file_id, "file_unique_id": file_id[:16], "width": size[0], "height": size[1],
+                  "file_size": len(data)}]
+        fields = {"photo": photo, "media_group_id": media_group_id, **({"caption": caption} if caption else {})}
+        self.state.user_sends(self.chat_id, **fields)
 
     def press(self, message: dict, label: str) -> None:
         """Press the inline button whose text contains ``label`` (or whose data equals it)."""

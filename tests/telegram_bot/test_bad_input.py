@@ -30,10 +30,11 @@ def test_an_unknown_command_gets_a_hint(bot):
     _still_answers(chat)
 
 
-def test_plain_text_outside_a_dialogue_gets_a_short_hint(bot):
+def test_plain_text_outside_a_dialogue_is_quoted_as_a_picture_and_starts_nothing(bot):
     chat = bot.chat()
     chat.send("hello there")
-    chat.wait_text("did not understand")
+    chat.wait_text("Picture: “hello there”")
+    assert not Job.objects.filter(customer__telegram_id=chat.chat_id).exists()
 
 
 def test_a_sticker_gets_an_answer(bot):

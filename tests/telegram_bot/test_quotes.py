@@ -203,7 +203,7 @@ def _pay_by_stars(customer, amount, captured):
 def test_a_quote_above_the_balance_offers_the_top_up_that_covers_it_instead_of_a_start_button(handlers):
     customer = _customer(balance=3_000)
     row = _offer(handlers, customer, kind=JobKind.VIDEO_TEXT, prompt="waves", options={"duration": 10, "mode": "pro"})
-    assert [b["text"] for b in _buttons(row)] == ["💳 Top up ₽150", "✖️ Cancel"]  # ₽180 price - ₽30 balance
+    assert [b["text"] for b in _buttons(row)] == ["💳 Top up ₽150", "⚙️ Model and options", "✖️ Cancel"]  # ₽180 price - ₽30 balance
     assert callbacks.parse(_button(row, "Top up")["callback_data"]) == callbacks.TopupAmount(15_000)
     assert "Price: ₽180. Your balance: ₽30." in row.params["text"]
     assert "Top up ₽150 and I will show this offer again" in row.params["text"]
@@ -324,5 +324,5 @@ def test_the_short_quote_speaks_russian(handlers):
     customer = _customer(balance=0, language="ru")
     row = _offer(handlers, customer, kind=JobKind.IMAGE, prompt="кот")
     hundred = format_amount(10_000, "ru")
-    assert [b["text"] for b in _buttons(row)] == [f"💳 Пополнить на {hundred}", "✖️ Отменить"]
+    assert [b["text"] for b in _buttons(row)] == [f"💳 Пополнить на {hundred}", "⚙️ Модель и параметры", "✖️ Отменить"]
     assert f"Пополните баланс на {hundred}, и я снова покажу это предложение" in row.params["text"]

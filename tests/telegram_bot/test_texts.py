@@ -9,7 +9,8 @@ from jobs.exceptions import PriceChanged
 from telegram_bot import keyboards, texts
 
 JOB = SimpleNamespace(pk=7, kind="image", status="processing", progress=40, cost_actual=1500, cost_estimate=1500,
-                      error="The service could not use this request.", prompt="a cat")
+                      error="The service could not use this request.", prompt="a cat", result_mime="image/png",
+                      options={"aspect_ratio": "16:9", "image_size": "2K"})
 
 
 def _all_texts() -> list[str]:
@@ -25,12 +26,23 @@ def _all_texts() -> list[str]:
         texts.ask_photo_caption(), texts.ask_video_duration(), texts.ask_video_aspect(), texts.ask_video_mode(),
         texts.ask_video_prompt(), texts.confirm_job("video_text", "waves", {"duration": 5, "mode": "pro"}, 5_000, 9_000),
         texts.job_progress(JOB), texts.job_completed(JOB),
-        texts.job_result_caption(JOB, 8_500), texts.job_failed(JOB), texts.job_cancelled(JOB), texts.jobs_list([JOB]),
+        texts.result_caption(JOB, "Nano Banana Pro", 8_500), texts.job_failed(JOB), texts.job_cancelled(JOB), texts.jobs_list([JOB]),
         texts.jobs_list([]), texts.choose_language(), texts.language_set(),
         str(keyboards.main_menu()), str(keyboards.confirm("Qt0k3n-_", 1_500)),
         texts.confirm_job("image", "a cat", {}, 1_500, 500, topup=10_000), str(keyboards.topup_to_confirm(10_000)),
         str(keyboards.video_durations({5: 5_000})), str(keyboards.video_modes({"std": (5_000, True)})),
         str(keyboards.video_modes({"pro": (9_000, False)})), str(PriceChanged()),
+        # issue 14: the model and options, results, albums
+        texts.choose_settings_group(), texts.settings_saved(), texts.settings_saved_send_prompt(),
+        texts.ask_edit_result(), texts.ask_animate_prompt(), texts.result_gone(), texts.input_gone(),
+        texts.settings_screen("picture", "Nano Banana Pro", {"aspect_ratio": "16:9", "image_size": "2K"}),
+        texts.settings_screen("video", "Kling 2.6", {"duration": 10, "mode": "pro", "sound": True}),
+        texts.option_value("sound", True), texts.option_value("sound", False), texts.option_value("duration", 5),
+        texts.albums_cut(3, 5), texts.ask_album_caption(3), texts.original_caption(JOB),
+        texts.confirm_job("image_edit", "swap", {"aspect_ratio": "1:1"}, 1_500, 9_000, model="Nano Banana", inputs=3),
+        str(keyboards.settings_groups()), str(keyboards.result_actions(JOB, 0, original_button=True)),
+        str(keyboards.settings_screen("picture", "nb", {}, [(SimpleNamespace(key="nb", title="NB"), 1_500)],
+                                      [("aspect_ratio", [("16:9", 1_500)])])),
     ]
 
 
