@@ -328,3 +328,14 @@ def test_a_forged_callback_body_changes_nothing(kling, drive, client):
     assert client.post(f"/webhook/kling/{job.pk}:forged", data="{}", content_type="application/json").status_code == 404
     assert client.post("/webhook/kling/anything", data="{}", content_type="application/json").status_code == 404
     assert drive.scheduled == scheduled  # the bad tokens asked for nothing
+
+
+def test_with_callbacks_a_task_s_polls_are_a_rare_safety_net(settings):
+    from jobs.services.polling import next_poll_delay
+
+    settings.KLING_FIRST_POLL, settings.KLING_POLL_INTERVAL, settings.KLING_CALLBACK_POLL_INTERVAL = 3, 10, 60
+    settings.PUBLIC_BASE_URL = ""
+    assert 2.7 <= next_poll_delay(0) <= 3.3 and 9 <= next_poll_delay(300) <= 11  # soon, backing off
+    settings.PUBLIC_BASE_URL = "https://genbot.example.com"
+    delays = {round(next_poll_delay(elapsed), 3) for elapsed in (0, 10, 300) for _ in range(5)}
+    assert all(54 <= delay <= 66 for delay in delays) and len(delays) > 1  # jittered: no waves
