@@ -7,6 +7,8 @@ orders go to its successor) and ``quote`` is the price ``services.submit_job`` r
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from django.db.models import QuerySet
@@ -36,10 +38,28 @@ def _view(offer: Offer) -> catalog.OfferView:
     )
 
 
+_read_once: ContextVar[list[catalog.OfferView] | None] = ContextVar("jobs_catalogue_read_once", default=None)
+
+
 def all_offers() -> list[catalog.OfferView]:
-    """Every offer, disabled ones too, in staff's order (two statements)."""
+    """Every offer, disabled ones too, in staff's order (two statements; none inside
+    ``one_catalogue_read``, which read them already)."""
+    held = _read_once.get()
+    if held is not None:
+        return held
     rows = Offer.objects.select_related("successor").prefetch_related("prices").order_by("position", "key")
     return [_view(offer) for offer in rows]
+
+
+@contextmanager
+def one_catalogue_read():
+    """Read the catalogue once for everything inside: a screen that quotes each of its buttons
+    asks ``quote``/``offer_for`` dozens of times, all against the same moment's offers."""
+    token = _read_once.set(all_offers())
+    try:
+        yield
+    finally:
+        _read_once.reset(token)
 
 
 def _follow(views: list[catalog.OfferView], offer: catalog.OfferView) -> catalog.OfferView:

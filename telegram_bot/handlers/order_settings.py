@@ -9,6 +9,7 @@ nothing starts without a press of it).
 from __future__ import annotations
 
 from billing import selectors as billing_selectors
+from jobs import selectors as job_selectors
 from telegram_bot import callbacks, keyboards, offers, outbox, quotes, texts
 from telegram_bot.handlers.base import HandlerBase, reply
 from telegram_bot.messages import edit_sent_message
@@ -24,6 +25,10 @@ class OrderSettingsHandlers(HandlerBase):
         reply(chat_id, texts.choose_settings_group(), keyboards.settings_groups())
 
     def _settings_screen(self, customer, group: str) -> tuple[str, dict]:
+        with job_selectors.one_catalogue_read():  # a quote per button, one read of the offers
+            return self._render_settings(customer, group)
+
+    def _render_settings(self, customer, group: str) -> tuple[str, dict]:
         kind = offers.PRICED_KIND[group]
         model, options = offers.fit(kind, *remembered_settings(customer, group))
         choices = []

@@ -208,3 +208,16 @@ def test_the_old_staff_prices_are_kept_by_the_migration(settings):
     assert selectors.quote(kind="video_text", options={"duration": 10, "mode": "pro"}) == 11_000
     assert selectors.quote(kind="video_image", options={"mode": "pro"}) == 9000  # the fake's, as nothing else matched
     assert selectors.quote(kind="video_image") == 5000
+
+
+def test_one_catalogue_read_answers_every_quote_inside_it_from_one_read_of_the_offers():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs import selectors
+
+    orders = [{"aspect_ratio": ratio, "image_size": size} for ratio in ("1:1", "16:9") for size in ("1K", "2K", "4K")]
+    expected = [selectors.quote(kind="image", model="nano-banana-pro", options=o) for o in orders]
+    with CaptureQueriesContext(connection) as queries, selectors.one_catalogue_read():
+        prices = [selectors.quote(kind="image", model="nano-banana-pro", options=o) for o in orders]
+    assert prices == expected and len(queries) == 2  # the offers and their price lines, once
