@@ -22,7 +22,7 @@ from django.utils import timezone
 from . import quota
 from .models import Job, JobStatus
 from .providers.base import JobCancelled, ProgressReporter
-from .signals import job_progress
+from .signals import announce_progress
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,7 @@ class HeartbeatMonitor:
             elif progress != run.saved_progress:
                 run.saved_progress = progress
                 run.job.progress = progress
-                for receiver, outcome in job_progress.send_robust(sender=Job, job=run.job, progress=progress):
-                    if isinstance(outcome, Exception):
-                        logger.error("job %s: job_progress receiver %r failed", run.job.pk, receiver, exc_info=outcome)
+                announce_progress(run.job)
         # The beat also renews the provider slots the running jobs hold (jobs.quota).
         by_provider: dict[str, list[int]] = {}
         for run in runs:

@@ -11,7 +11,19 @@
   A receiver with effects outside the database (a network call) must defer them with
   ``transaction.on_commit``.
 """
+import logging
+
 import django.dispatch
+
+logger = logging.getLogger(__name__)
 
 job_progress = django.dispatch.Signal()
 job_finished = django.dispatch.Signal()
+
+
+def announce_progress(job) -> None:
+    """``job_progress`` for a change in the job's progress or place in line (not in a
+    transaction); a failing receiver is logged, never raised into the worker."""
+    for receiver, outcome in job_progress.send_robust(sender=type(job), job=job, progress=job.progress):
+        if isinstance(outcome, Exception):
+            logger.error("job %s: job_progress receiver %r failed", job.pk, receiver, exc_info=outcome)

@@ -42,10 +42,10 @@ from ..providers.base import (
     task_progress,
 )
 from ..providers.registry import get_provider
+from ..signals import announce_progress
 from .workflow import (
     DATABASE_ERRORS,
     INTERNAL_MESSAGE,
-    announce_progress,
     build_request,
     complete_job,
     delete_files,
@@ -115,10 +115,7 @@ def start_task(*, job: Job, provider: TaskProvider) -> str:
         release_slot(job)
         return "requeued" if put_back(job=job, retry_after=exc.retry_after) else "skipped"
     except ProviderError as exc:
-        logger.warning("job %s: the task could not be created: %s %s", job.pk, exc.code, exc)
-        fail_job(job=job, error_code=exc.code, message=exc.user_message)
-        release_slot(job)
-        return "failed"
+        return _fail(job, exc)
     except DATABASE_ERRORS:
         raise
     except Exception:  # noqa: BLE001 - a bug still refunds the customer

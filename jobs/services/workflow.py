@@ -29,7 +29,7 @@ from ..media import media_info
 from ..models import Job, JobStatus
 from ..providers.base import GenerationRequest, JobCancelled, ProviderError, RateLimited, RetryPolicy, TaskProvider
 from ..providers.registry import get_provider
-from ..signals import job_finished, job_progress
+from ..signals import announce_progress, job_finished
 
 logger = logging.getLogger(__name__)
 
@@ -174,13 +174,6 @@ def release_slot(job: Job) -> None:
     held = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
     for waiting in quota.release(job.provider, job.pk, held_seconds=held):
         queueing.enqueue_job(waiting, job.kind)
-
-
-def announce_progress(job: Job) -> None:
-    """``job_progress`` for a change in the job's progress or place in line (not in a transaction)."""
-    for receiver, outcome in job_progress.send_robust(sender=Job, job=job, progress=job.progress):
-        if isinstance(outcome, Exception):
-            logger.error("job %s: job_progress receiver %r failed", job.pk, receiver, exc_info=outcome)
 
 
 def build_request(job: Job) -> GenerationRequest:
