@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "billing",
     "payments",
     "jobs",
+    "promotions",
     "telegram_bot",
     # Last: its admin module extends the other apps' admin (support's customer page).
     "genbot",
@@ -207,6 +208,19 @@ BOT_PROGRESS_EDIT_INTERVAL = env.float("BOT_PROGRESS_EDIT_INTERVAL", default=3.0
 BOT_SUPPORT_CONTACT = env("BOT_SUPPORT_CONTACT", default="@genbot_support")
 # Seconds without a new photo after which an album (its photos arrive one update each) is quoted.
 BOT_ALBUM_DEBOUNCE = env.float("BOT_ALBUM_DEBOUNCE", default=1.2)
+
+# --- promotions -------------------------------------------------------------------------------
+# Credited once per Telegram id on the first /start; 0 switches the welcome bonus off.
+WELCOME_BONUS_KOPECKS = env.int("WELCOME_BONUS_KOPECKS", default=0)
+# The referrer earns this when the referee's first top-up succeeds (0: nothing) ...
+REFERRAL_SIGNUP_BONUS_KOPECKS = env.int("REFERRAL_SIGNUP_BONUS_KOPECKS", default=50_00)
+# ... and this percent of each of the referee's top-ups in their first REFERRAL_MONTHS months.
+REFERRAL_PERCENT = env.int("REFERRAL_PERCENT", default=10)
+REFERRAL_MONTHS = env.int("REFERRAL_MONTHS", default=6)
+# Wrong promo codes a customer may type in PROMO_CODE_ATTEMPT_WINDOW seconds before the bot stops
+# checking them (brute force); a right one does not count.
+PROMO_CODE_ATTEMPTS = env.int("PROMO_CODE_ATTEMPTS", default=5)
+PROMO_CODE_ATTEMPT_WINDOW = env.int("PROMO_CODE_ATTEMPT_WINDOW", default=15 * 60)
 
 # --- payments ---------------------------------------------------------------------------------
 # Without a shop id the product runs offline against the local YooKassa stub

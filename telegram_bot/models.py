@@ -81,6 +81,7 @@ class DialogueState(models.TextChoices):
     VIDEO_PROMPT = "video_prompt"  # the video's description, or a photo with a caption
     TOPUP_AMOUNT = "topup_amount"  # a top-up amount typed in
     CONFIRM = "confirm"  # a press of the shown quote's button (the draft is in ``data``)
+    PROMO_CODE = "promo_code"  # a promo code typed after /promo
 
     @classmethod
     def video(cls) -> tuple[DialogueState, ...]:
