@@ -22,6 +22,34 @@ def catalogue_offers(request):
     yield
 
 
+@pytest.fixture(autouse=True)
+def ledger_reconciles(request):
+    """After every test with a database: the cached figures agree with the ledger, and all accounts sum to 0.
+
+    Set up before the test's other fixtures, so it checks after they stopped their workers and
+    servers. A test that breaks the ledger on purpose (``manage.py reconcile``'s) says so with
+    ``@pytest.mark.ledger_drift``.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("ledger_drift"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from django.db import Error as DatabaseError
+
+    from billing import selectors
+
+    try:
+        drift = selectors.find_drift()
+    except DatabaseError:
+        # The test closed its own connection (the periodic runner's hygiene does): its
+        # transaction, and whatever it wrote, went with it.
+        return
+    assert drift == [], "the ledger does not reconcile"
+    assert selectors.total_of_all_accounts() == 0, "the accounts do not sum to 0"
+
+
 @pytest.fixture
 def customer(db):
     return make_customer()

@@ -27,6 +27,7 @@ def test_reconcile_passes_on_clean_books():
     assert "OK" in run("reconcile")
 
 
+@pytest.mark.ledger_drift
 def test_reconcile_reports_drift_injected_by_raw_sql_and_exits_non_zero():
     c = make_customer(balance=5_000)
     wallet = Account.objects.get(customer=c)
@@ -38,6 +39,7 @@ def test_reconcile_reports_drift_injected_by_raw_sql_and_exits_non_zero():
     assert [(d.account_id, d.cached_balance, d.ledger_balance) for d in drift] == [(wallet.pk, 5_100, 5_000)]
 
 
+@pytest.mark.ledger_drift
 def test_reconcile_catches_a_held_figure_that_lost_its_reservation():
     c = make_customer(balance=5_000)
     services.reserve_balance(customer=c, amount=1_000, idempotency_key="j1")
