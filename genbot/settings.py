@@ -255,6 +255,8 @@ YOOKASSA_RECEIPT_PAYMENT_SUBJECT = env("YOOKASSA_RECEIPT_PAYMENT_SUBJECT", defau
 YOOKASSA_RECEIPT_EMAIL = env("YOOKASSA_RECEIPT_EMAIL", default="")
 # Where the stub sends its notifications (offline runs).
 YOOKASSA_STUB_WEBHOOK_URL = env("YOOKASSA_STUB_WEBHOOK_URL", default="http://127.0.0.1:8000/webhook/yookassa")
+# The top-up buttons come from promotions' TopUpPackage rows (staff edit them, with a bonus each);
+# these amounts are the buttons only when every package is switched off.
 TOPUP_PRESETS_KOPECKS = env.list("TOPUP_PRESETS_KOPECKS", cast=int, default=[10_000, 30_000, 50_000, 100_000])
 TOPUP_MIN_KOPECKS = env.int("TOPUP_MIN_KOPECKS", default=10_000)
 TOPUP_MAX_KOPECKS = env.int("TOPUP_MAX_KOPECKS", default=10_000_000)

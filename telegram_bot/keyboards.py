@@ -5,7 +5,9 @@ Telegram's 64 bytes) there; handlers get it back through ``callbacks.parse``.
 """
 from __future__ import annotations
 
-from django.conf import settings
+import urllib.parse
+from collections.abc import Iterable
+
 from django.utils.translation import gettext as _
 
 from telegram_bot import callbacks, texts
@@ -51,8 +53,9 @@ def main_menu() -> dict:
     )
 
 
-def topup_amounts() -> dict:
-    presets = [button(texts.money(k), TopupAmount(k)) for k in settings.TOPUP_PRESETS_KOPECKS]
+def topup_amounts(offers: Iterable[tuple[int, int]]) -> dict:
+    """One button per (kopecks, bonus percent) offer, "1 000 ₽ +10 %", and one to type an amount."""
+    presets = [button(texts.topup_amount_label(amount, bonus), TopupAmount(amount)) for amount, bonus in offers]
     rows = [presets[i : i + 2] for i in range(0, len(presets), 2)]
     return inline(*rows, [button(_("Other amount"), TopupAmount(None))])
 
@@ -62,6 +65,12 @@ def topup_methods(amount: int, stars: int) -> dict:
         [button(_("💳 Card (YooKassa)"), Pay("yk", amount))],
         [button(_("⭐ Telegram Stars (%(stars)s)") % {"stars": stars}, Pay("st", amount))],
     )
+
+
+def share_invite(link: str) -> dict:
+    """Telegram's share screen with the invitation link and a line to go with it."""
+    query = urllib.parse.urlencode({"url": link, "text": texts.invite_share_text()}, quote_via=urllib.parse.quote)
+    return inline([url_button(texts.share_invite_button(), f"https://t.me/share/url?{query}")])
 
 
 def pay_link(url: str, amount: int) -> dict:

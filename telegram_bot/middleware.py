@@ -161,18 +161,22 @@ class CustomerMiddleware(BaseMiddleware):
         if not callback and not self.limiter.once(f"group:{chat.id}"):
             return
         with translation.override(_known_language(user)):
-            text = texts.private_chat_only(self._username())
+            text = texts.private_chat_only(bot_username(self.bot))
         if callback:
             self.bot.answer_callback_query(update.id, text=text, show_alert=True)
         else:
             outbox.enqueue_text(chat.id, text)
 
-    def _username(self) -> str:
-        try:
-            return self.bot.user.username or ""
-        except Exception:  # noqa: BLE001 - the sentence works without the name (getMe failed)
-            logger.warning("getMe failed: the group answer goes without the bot's name", exc_info=True)
-            return ""
+
+def bot_username(bot) -> str:
+    """The bot's @username, "" when Telegram cannot say. telebot asks getMe once per bot object
+    (``TeleBot.user`` keeps the answer) and the bot is built once per process, so this is one
+    Bot API call per process; a failed call is asked again next time."""
+    try:
+        return bot.user.username or ""
+    except Exception:  # noqa: BLE001 - the callers manage without the name (getMe failed)
+        logger.warning("getMe failed: the bot's username is unknown for now", exc_info=True)
+        return ""
 
 
 def refuse_rate(bot, verdict: Verdict, text: str, *, query=None, chat_id: int | None = None) -> None:

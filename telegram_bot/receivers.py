@@ -1,4 +1,4 @@
-"""Turn what jobs and payments announce into messages for the customer (through the outbox).
+"""Turn what jobs, payments and promotions announce into messages for the customer (through the outbox).
 
 Connected in ``TelegramBotConfig.ready``. A signal that announces a change (``job_finished``,
 the payments' signals, ``balance_adjusted``) arrives inside the transaction that made it, in
@@ -20,6 +20,9 @@ from billing.signals import balance_adjusted
 from jobs.models import Job, JobStatus
 from jobs.signals import job_finished, job_progress
 from payments.signals import payment_canceled, payment_succeeded, refund_succeeded
+from promotions import selectors as promotion_selectors
+from promotions.models import BonusKind
+from promotions.signals import bonus_credited, bonus_taken_back, referral_attributed
 from telegram_bot import keyboards, outbox, quotes, results, texts
 from telegram_bot.messages import edit_message, text_message
 
@@ -74,10 +77,10 @@ def on_job_finished(sender, job, **kwargs):
 def on_payment_succeeded(sender, payment, balance=None, **kwargs):
     # Inside the transaction that credited the wallet (see payments.signals), as all three below.
     customer = payment.customer
-    balance = _balance_after(payment, balance)
+    bonus, balance = _payers_bonus(payment, balance)
     with translation.override(customer.language):
         outbox.enqueue_text(
-            customer.telegram_id, texts.payment_succeeded(payment.amount, balance), reply_markup=keyboards.main_menu(),
+            customer.telegram_id, texts.payment_succeeded(payment.amount, balance, bonus), reply_markup=keyboards.main_menu(),
         )
 
 
@@ -90,7 +93,7 @@ def on_payment_succeeded_resume_quote(sender, payment, balance=None, **kwargs):
     # transaction, which already holds the database's. The quote is shown again with a fresh
     # button; nothing starts without a press of it.
     customer = payment.customer
-    balance = _balance_after(payment, balance)
+    _bonus, balance = _payers_bonus(payment, balance)
     try:
         with transaction.atomic(), translation.override(customer.language):
             quotes.resume_after_topup(customer.telegram_id, balance)
@@ -98,10 +101,19 @@ def on_payment_succeeded_resume_quote(sender, payment, balance=None, **kwargs):
         logger.exception("payment %s: the quote that waited for this top-up was not shown again", payment.pk)
 
 
-def _balance_after(payment, balance: int | None) -> int:
-    # ``balance`` is what the credit left on the wallet (no read here); read only when the
-    # sender could not say.
-    return billing_selectors.get_balance(payment.customer) if balance is None else balance
+def _payers_bonus(payment, balance: int | None) -> tuple[int, int]:
+    """(the payer's own bonuses of this payment, the balance with them).
+
+    promotions credits a payment's bonuses in its own ``payment_succeeded`` receiver, connected
+    before these (its app comes first in INSTALLED_APPS), so they are on the ledger by now; the
+    payer's (package, promo percent) are told here, in one message with the payment, and
+    ``on_bonus_credited`` leaves them out. ``balance`` is what the payment's credit left on the
+    wallet (no read here); read when the sender could not say or a bonus came on top.
+    """
+    bonus = sum(b.amount for b in promotion_selectors.payment_bonuses(payment) if b.beneficiary_id == payment.customer_id)
+    if balance is None or bonus:
+        balance = billing_selectors.get_balance(payment.customer)
+    return bonus, balance
 
 
 @receiver(payment_canceled, dispatch_uid="telegram_bot.payment_canceled")
@@ -128,3 +140,40 @@ def on_balance_adjusted(sender, adjustment, **kwargs):
             customer.telegram_id,
             texts.balance_adjusted(adjustment.amount, adjustment.customer_reason, billing_selectors.get_balance(customer)),
         )
+
+
+# --- promotions: referrals and the bonuses of payments ---------------------------------------
+# Sent inside the transaction that moved the money (billing.signals.send_in_transaction).
+
+
+@receiver(bonus_credited, dispatch_uid="telegram_bot.bonus_credited")
+def on_bonus_credited(sender, customer, amount, kind, balance=None, payment=None, **kwargs):
+    # The welcome bonus and an amount promo code are told by the reply of the command that
+    # earned them (telegram_bot.handlers.bonuses), the payer's own bonus with the payment
+    # (``_payers_bonus``): what is left is a referrer's bonus from a friend's top-up.
+    if kind in ("welcome", "promo") or (payment is not None and payment.customer_id == customer.pk):
+        return
+    with translation.override(customer.language):
+        outbox.enqueue_text(customer.telegram_id, texts.referral_bonus(kind, amount, balance))
+
+
+@receiver(bonus_taken_back, dispatch_uid="telegram_bot.bonus_taken_back")
+def on_bonus_taken_back(sender, bonus, taken, written_off, **kwargs):
+    # Only what left the wallet is told: a part written off (the wallet lacked it) is the
+    # house's loss, nothing the customer owes or can act on.
+    if not taken:
+        return
+    customer = bonus.beneficiary
+    referral = bonus.kind in (BonusKind.REFERRAL_SIGNUP, BonusKind.REFERRAL_PERCENT)
+    with translation.override(customer.language):
+        outbox.enqueue_text(customer.telegram_id, texts.bonus_taken_back(
+            taken, referral=referral, balance_now=billing_selectors.get_balance(customer),
+        ))
+
+
+@receiver(referral_attributed, dispatch_uid="telegram_bot.referral_attributed")
+def on_referral_attributed(sender, referral, **kwargs):
+    # The referrer learns the newcomer's first name only (no username, no id).
+    referrer = referral.referrer
+    with translation.override(referrer.language):
+        outbox.enqueue_text(referrer.telegram_id, texts.referral_joined(referral.referee.first_name))

@@ -60,6 +60,8 @@ help_text = _fixed(gettext_lazy(
     "💰 /balance — your balance\n"
     "⏳ /jobs — running jobs, with progress and a cancel button\n"
     "🧾 /history — payments, charges and recent results\n"
+    "🎁 /promo — redeem a promo code\n"
+    "🤝 /invite — invite friends and earn bonuses\n"
     "🌐 /lang — language\n"
     "✖️ /cancel — stop the current dialogue\n"
     "🆘 /paysupport — help with payments\n\n"
@@ -77,7 +79,6 @@ expired = _fixed(gettext_lazy("This offer has expired. Start again from the menu
 job_gone = _fixed(gettext_lazy("This job no longer exists."))
 
 # top-ups
-topup_choose = _fixed(gettext_lazy("How much do you want to add to your balance?"))
 topup_custom = _fixed(gettext_lazy("Send the amount in roubles, for example 750."))
 
 # jobs
@@ -105,11 +106,11 @@ choose_language = _fixed(gettext_lazy("Choose the language."))
 language_set = _fixed(gettext_lazy("Language: English."))
 
 
-def start(name: str, balance: int) -> str:
-    return _(
-        "Hello, %(name)s! I make pictures and short videos with AI.\n"
-        "Your balance: %(balance)s.\n\nChoose what to do:"
-    ) % {"name": name or _("friend"), "balance": money(balance)}
+def start(name: str, balance: int, news: list[str] = ()) -> str:
+    """The greeting; ``news``: what this /start brought (a bonus, an invitation, a promo code)."""
+    lines = [_("Hello, %(name)s! I make pictures and short videos with AI.") % {"name": name or _("friend")}, *news]
+    lines += [_("Your balance: %(balance)s.") % {"balance": money(balance)}, "", _("Choose what to do:")]
+    return "\n".join(lines)
 
 
 def balance(available: int, held: int) -> str:
@@ -156,8 +157,25 @@ def blocked() -> str:
 # --- top-ups ---------------------------------------------------------------------------------
 
 
-def topup_method(amount: int) -> str:
+def topup_choose(promo_percent: int = 0) -> str:
+    """Above the amount buttons; ``promo_percent``: a redeemed promo code waiting for this top-up."""
+    text = _("How much do you want to add to your balance?")
+    if promo_percent:
+        text += "\n" + _("🎁 Your promo code adds %(percent)s %% to this top-up.") % {"percent": promo_percent}
+    return text
+
+
+def topup_method(amount: int, bonus_percent: int = 0) -> str:
+    if bonus_percent:
+        return _("Top up by %(amount)s, +%(percent)s %% bonus. Choose how to pay:") % {
+            "amount": money(amount), "percent": bonus_percent,
+        }
     return _("Top up by %(amount)s. Choose how to pay:") % {"amount": money(amount)}
+
+
+def topup_amount_label(amount: int, bonus_percent: int) -> str:
+    """A top-up button: "1 000 ₽ +10 %" (the package's bonus), or the amount alone."""
+    return f"{money(amount)} +{bonus_percent} %" if bonus_percent else money(amount)
 
 
 def topup_yookassa(amount: int) -> str:
@@ -167,7 +185,12 @@ def topup_yookassa(amount: int) -> str:
     ) % {"amount": money(amount)}
 
 
-def payment_succeeded(amount: int, balance_now: int) -> str:
+def payment_succeeded(amount: int, balance_now: int, bonus: int = 0) -> str:
+    """``bonus``: what the payment brought the payer besides (its package, a promo code's percent)."""
+    if bonus:
+        return _("✅ Payment received: %(amount)s, and a bonus of %(bonus)s. Your balance: %(balance)s.") % {
+            "amount": money(amount), "bonus": money(bonus), "balance": money(balance_now)
+        }
     return _("✅ Payment received: %(amount)s. Your balance: %(balance)s.") % {
         "amount": money(amount), "balance": money(balance_now)
     }
@@ -411,3 +434,64 @@ def _movement_name(transfer) -> str:
 def _shorten(text: str, limit: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- promotions: the welcome bonus, promo codes, invitations ---------------------------------
+
+ask_promo_code = _fixed(gettext_lazy("Send the promo code (or /cancel)."))
+promo_code_again = _fixed(gettext_lazy("Send the code again, or /cancel."))
+joined_by_invitation = _fixed(gettext_lazy("🤝 You joined through a friend's invitation."))
+share_invite_button = _fixed(gettext_lazy("📤 Share the link"))
+invite_share_text = _fixed(gettext_lazy("Pictures and videos with AI: join me here"))
+
+
+def welcome_bonus(amount: int) -> str:
+    return _("🎁 Welcome bonus: %(amount)s on your balance.") % {"amount": money(amount)}
+
+
+def promo_redeemed(amount: int, percent: int, balance_now: int | None = None) -> str:
+    """A promo code accepted: ``amount`` credited now (with the balance), or ``percent`` on the next top-up."""
+    if percent:
+        return _("🎁 Promo code accepted: +%(percent)s %% on your next top-up.") % {"percent": percent}
+    text = _("🎁 Promo code accepted: +%(amount)s.") % {"amount": money(amount)}
+    return text if balance_now is None else f"{text} {balance(balance_now, 0)}"
+
+
+def referral_rules() -> list[str]:
+    """What a referrer earns per friend, from REFERRAL_SIGNUP_BONUS_KOPECKS, REFERRAL_PERCENT, REFERRAL_MONTHS."""
+    rules = []
+    if settings.REFERRAL_SIGNUP_BONUS_KOPECKS:
+        rules.append(_("• %(amount)s when their first top-up goes through") % {"amount": money(settings.REFERRAL_SIGNUP_BONUS_KOPECKS)})
+    if settings.REFERRAL_PERCENT and settings.REFERRAL_MONTHS:
+        rules.append(ngettext(
+            "• %(percent)s %% of each of their top-ups for %(months)s month",
+            "• %(percent)s %% of each of their top-ups for %(months)s months", settings.REFERRAL_MONTHS,
+        ) % {"percent": settings.REFERRAL_PERCENT, "months": settings.REFERRAL_MONTHS})
+    return [_("For each friend who joins through it you get:"), *rules] if rules else []
+
+
+def invite(link: str, summary) -> str:
+    """/invite: the link, the rules, and ``summary`` (promotions' ReferralSummary: joined, paid, earned)."""
+    figures = _("Joined: %(joined)s, topped up: %(paid)s. You earned: %(earned)s.") % {
+        "joined": summary.joined, "paid": summary.paid, "earned": money(summary.earned)
+    }
+    return "\n".join([_("🤝 Invite friends with your link:"), link, "", *referral_rules(), "", figures])
+
+
+def referral_joined(name: str) -> str:
+    """To the referrer: someone started the bot through their link (named by first name only)."""
+    return "\n".join([_("🤝 %(name)s joined through your invitation.") % {"name": _shorten(name, 40) or _("Someone")}, *referral_rules()])
+
+
+def referral_bonus(kind: str, amount: int, balance_now: int | None) -> str:
+    """To the referrer: a bonus from a friend's top-up (``kind``: promotions' BonusKind value)."""
+    text = (_("🤝 Your friend made their first top-up: +%(amount)s for you.") if kind == "referral_signup"
+            else _("🤝 Your friend topped up: +%(amount)s for you.")) % {"amount": money(amount)}
+    return text if balance_now is None else f"{text} {balance(balance_now, 0)}"
+
+
+def bonus_taken_back(taken: int, *, referral: bool, balance_now: int) -> str:
+    """A refunded top-up takes its bonus back: the payer's own (package, promo) or the referrer's."""
+    text = (_("↩️ Your friend's top-up was refunded, so %(amount)s of the bonus you got for it was taken back.")
+            if referral else _("↩️ Your top-up was refunded, so %(amount)s of its bonus was taken back."))
+    return f"{text % {'amount': money(taken)}} {balance(balance_now, 0)}"

@@ -1,6 +1,7 @@
 """Update handlers: parse the update, call one service, render a text from ``texts``.
 
-By topic: ``money`` (balance, top-ups, Stars, history), ``jobs`` (pictures, edits, videos,
+By topic: ``money`` (balance, top-ups, Stars, history), ``bonuses`` (/start's deep links and the
+welcome bonus, /invite, /promo), ``jobs`` (pictures, edits, videos,
 albums, quotes, running jobs), ``order_settings`` (the model and options, remembered),
 ``results`` (the buttons under a result) and ``customer_settings`` (start, help, language,
 support, what the bot does not handle). ``Handlers`` joins them and routes what belongs to no one topic: a text (by the
@@ -19,6 +20,7 @@ from django.conf import settings
 from jobs.models import JobKind
 from telegram_bot import callbacks, keyboards, texts
 from telegram_bot.handlers.base import reply
+from telegram_bot.handlers.bonuses import BonusHandlers
 from telegram_bot.handlers.jobs import JobHandlers
 from telegram_bot.handlers.money import MoneyHandlers
 from telegram_bot.handlers.customer_settings import SettingsHandlers
@@ -28,11 +30,11 @@ from telegram_bot.models import DialogueState
 from telegram_bot.services import get_state
 
 COMMANDS = ("start", "balance", "topup", "picture", "edit", "video", "settings", "jobs", "history", "cancel", "help",
-            "lang", "paysupport")
+            "lang", "paysupport", "promo", "invite")
 OTHER_CONTENT = ["audio", "video", "voice", "video_note", "location", "contact", "venue", "animation", "poll", "dice", "game"]
 
 
-class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers, OrderSettingsHandlers, ResultHandlers):
+class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers, OrderSettingsHandlers, ResultHandlers, BonusHandlers):
     def text(self, message, data):
         """A text answers the question the dialogue asked; outside a dialogue (or over a quote
         shown) it is a picture's description, quoted with the remembered settings."""
@@ -48,6 +50,8 @@ class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers, OrderSettingsHandle
             return self._offer_remembered(chat_id, customer, kind=kind, prompt=text, options=options, inputs=inputs)
         if state == DialogueState.TOPUP_AMOUNT:
             return self._topup_amount(chat_id, text)
+        if state == DialogueState.PROMO_CODE:
+            return self._redeem_promo(chat_id, customer, text)
         if state == DialogueState.EDIT_PHOTO:
             if not inputs:
                 return reply(chat_id, texts.ask_edit_photo())
@@ -107,7 +111,7 @@ class Handlers(SettingsHandlers, MoneyHandlers, JobHandlers, OrderSettingsHandle
             case "settings":
                 return self._choose_settings_group(chat_id)
             case "topup":
-                return self._topup(chat_id)
+                return self._topup(chat_id, customer)
             case "balance":
                 return self._balance(chat_id, customer)
             case "jobs":

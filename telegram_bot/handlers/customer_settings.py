@@ -1,4 +1,5 @@
-"""The customer's own settings and the bot's manners: /start, /help, /lang, /paysupport, and the
+"""The customer's own settings and the bot's manners: /start (its deep links and welcome bonus
+are ``bonuses``'), /help, /lang, /paysupport, and the
 answers to what the bot does not handle (an unknown command, a sticker, other content).
 
 Not named ``settings``: a submodule of that name would stand for ``django.conf.settings`` in
@@ -11,7 +12,7 @@ from django.utils import translation
 from billing import selectors as billing_selectors
 from billing.services import get_or_create_customer
 from telegram_bot import keyboards, texts
-from telegram_bot.handlers.base import HandlerBase, reply
+from telegram_bot.handlers.base import HandlerBase, command_argument, reply
 from telegram_bot.middleware import forget_customer
 from telegram_bot.services import clear_state
 
@@ -20,8 +21,9 @@ class SettingsHandlers(HandlerBase):
     def start(self, message, data):
         customer = data["customer"]
         clear_state(message.chat.id)
+        news = self._start_news(customer, command_argument(message.text))  # a deep link, the welcome bonus
         name = customer.first_name or customer.username
-        reply(message.chat.id, texts.start(name, billing_selectors.get_balance(customer)), keyboards.main_menu())
+        reply(message.chat.id, texts.start(name, billing_selectors.get_balance(customer), news), keyboards.main_menu())
 
     def help(self, message, data):
         self._help(message.chat.id)

@@ -1,6 +1,9 @@
 """Money: the balance, top-ups (YooKassa and Telegram Stars, with Stars' pre-checkout and
 successful payment) and /history of what moved.
 
+The amount buttons are promotions' top-up packages, each with its bonus; every top-up starts
+through ``promotions.services.start_topup``, which keeps that bonus in the payment.
+
 A payment started is counted against the request limit (``allow_request``); the payment's
 outcome is told by the ``payment_succeeded`` receiver, once, whatever the provider.
 """
@@ -16,6 +19,8 @@ from billing.money import parse_amount
 from genbot.errors import GenbotError
 from payments import services as payment_services
 from payments.exceptions import PaymentError
+from promotions import selectors as promotion_selectors
+from promotions import services as promotion_services
 from telegram_bot import keyboards, outbox, results, texts
 from telegram_bot import selectors as bot_selectors
 from telegram_bot.handlers.base import HandlerBase, reply
@@ -25,6 +30,15 @@ from telegram_bot.models import DialogueState
 from telegram_bot.services import clear_state, set_state
 
 logger = logging.getLogger(__name__)
+
+
+def topup_offers() -> list[tuple[int, int]]:
+    """The top-up buttons: (kopecks, bonus percent) of the active packages staff set up; the
+    plain TOPUP_PRESETS_KOPECKS when staff switched every package off."""
+    packages = promotion_selectors.active_packages()
+    if packages:
+        return [(package.amount, package.bonus_percent) for package in packages]
+    return [(amount, 0) for amount in settings.TOPUP_PRESETS_KOPECKS]
 
 
 class MoneyHandlers(HandlerBase):
@@ -45,11 +59,12 @@ class MoneyHandlers(HandlerBase):
         reply(chat_id, texts.history(history), keyboards.history_pages(history, keyboards.resend_results(kept)))
 
     def topup(self, message, data):
-        self._topup(message.chat.id)
+        self._topup(message.chat.id, data["customer"])
 
-    def _topup(self, chat_id):
+    def _topup(self, chat_id, customer):
         clear_state(chat_id)
-        reply(chat_id, texts.topup_choose(), keyboards.topup_amounts())
+        reply(chat_id, texts.topup_choose(promotion_selectors.pending_promo_percent(customer)),
+              keyboards.topup_amounts(topup_offers()))
 
     def _ask_topup_amount(self, chat_id):
         set_state(chat_id, DialogueState.TOPUP_AMOUNT)
@@ -65,17 +80,19 @@ class MoneyHandlers(HandlerBase):
 
     def _topup_methods(self, chat_id: int, amount: int):
         stars = math.ceil(amount / settings.STARS_RATE_KOPECKS)
-        reply(chat_id, texts.topup_method(amount), keyboards.topup_methods(amount, stars))
+        reply(chat_id, texts.topup_method(amount, promotion_selectors.package_bonus_percent(amount)),
+              keyboards.topup_methods(amount, stars))
 
     def _pay(self, chat_id, customer, method, amount):
         if not allow_request(self.bot, customer, chat_id=chat_id):
             return None
         try:
+            # Through promotions: the payment keeps the package bonus its button promised.
             if method == "yk":
-                payment = payment_services.create_topup(customer=customer, amount=amount, provider="yookassa")
+                payment = promotion_services.start_topup(customer=customer, amount=amount, provider="yookassa")
                 return reply(chat_id, texts.topup_yookassa(payment.amount), keyboards.pay_link(payment.confirmation_url, payment.amount))
             if method == "st":
-                payment = payment_services.create_topup(customer=customer, amount=amount, provider="stars")
+                payment = promotion_services.start_topup(customer=customer, amount=amount, provider="stars")
                 invoice = payment_services.build_stars_invoice(payment=payment)
                 price = invoice.prices[0]
                 outbox.enqueue(invoice_message(
