@@ -290,6 +290,38 @@ def _out_of_wallet(*, customer_id: int, target: Account, amount: int, **row) -> 
         return transfer
 
 
+def take_back(*, customer: Customer, up_to: int, idempotency_key: str, description: str) -> Transfer | None:
+    """Move ``min(up_to, available)`` from the wallet back to the ``bonus`` account (a bonus
+    taken back when the payment that brought it is refunded); None when nothing is available.
+
+    The wallet is locked before the key is looked up: the same key returns the transfer it
+    wrote first (whatever is available now) and moves nothing; a key of another movement raises
+    ``IdempotencyConflict``. What could not be taken is the caller's to record (written off).
+    """
+    check_kopecks(up_to)
+    _check_key(idempotency_key)
+    bonus = system_account(SystemAccount.BONUS)
+    with transaction.atomic():
+        wallet = _lock_wallet(customer.pk)
+        existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if (existing.kind, existing.debit_account_id, existing.credit_account_id) != (
+                TransferKind.SINGLE, wallet.pk, bonus.pk
+            ) or existing.amount > up_to:
+                raise IdempotencyConflict()
+            return existing
+        amount = min(up_to, wallet.available)
+        if amount <= 0:
+            return None
+        transfer = _write(
+            idempotency_key=idempotency_key, kind=TransferKind.SINGLE, debit_account_id=wallet.pk,
+            credit_account_id=bonus.pk, amount=amount, customer_id=customer.pk, source="takeback",
+            description=description[:255],
+        )
+        _move_posted(debit_id=wallet.pk, credit_id=bonus.pk, amount=amount)
+        return transfer
+
+
 # --- two-phase spending ---------------------------------------------------------------------
 
 

@@ -41,6 +41,12 @@ class PromoCodeAttemptsExceeded(PromoCodeError):
     default_message = _("Too many promo code attempts. Try again in %(minutes)s min.")
 
 
+class PromoCodesUnavailable(PromoCodeError):
+    """The attempts cannot be counted (Redis does not answer): no code is checked without a limit."""
+
+    default_message = _("Promo codes cannot be checked right now. Try again in a few minutes.")
+
+
 class InvalidPromoCode(PromotionError):
     """Staff creating a code gave something the rules refuse (the admin form shows it)."""
 

@@ -10,7 +10,7 @@ welcome (first /start)      ``welcome:<telegram id>``                     (the t
 promo code, fixed amount    ``promo:<redemption id>``                     ``PromoRedemption``
 promo code, percent         ``payment-bonus:promo_percent:<payment id>``  ``PaymentBonus``
 top-up package              ``payment-bonus:package:<payment id>``        ``PaymentBonus``
-referral, first top-up      ``payment-bonus:referral_signup:<payment>``   ``PaymentBonus``
+referral, first top-up      ``referral-signup:<referee id>`` (once each)  ``PaymentBonus``
 referral, percent           ``payment-bonus:referral_percent:<payment>``  ``PaymentBonus``
 take-back on a refund       ``bonus-takeback:<bonus id>:<refund id>``     ``BonusTakeback``
 ==========================  ============================================  =====================

@@ -49,17 +49,21 @@ def check_topup_amount(amount: int) -> int:
 
 
 def create_topup(
-    *, customer: Customer, amount: int, provider: str = Provider.YOOKASSA, email: str = "", phone: str = ""
+    *, customer: Customer, amount: int, provider: str = Provider.YOOKASSA, email: str = "", phone: str = "",
+    metadata: dict | None = None,
 ) -> Payment:
     """Start a top-up of ``amount`` kopecks.
 
     YooKassa: creates the provider payment (redirect confirmation, capture) and returns our
     Payment with ``confirmation_url`` set. Stars: returns a pending Payment for
     ``ceil(amount / STARS_RATE_KOPECKS)`` Stars; ``build_stars_invoice`` gives the invoice.
-    ``email``/``phone`` go on the 54-FZ receipt when YOOKASSA_RECEIPTS is on.
+    ``email``/``phone`` go on the 54-FZ receipt when YOOKASSA_RECEIPTS is on. ``metadata`` is
+    kept on the Payment row, written with it (promotions keeps the top-up's bonus there).
     """
     if provider == Provider.STARS:
-        return create_stars_topup(customer=customer, stars=math.ceil(check_kopecks(amount) / settings.STARS_RATE_KOPECKS))
+        return create_stars_topup(
+            customer=customer, stars=math.ceil(check_kopecks(amount) / settings.STARS_RATE_KOPECKS), metadata=metadata
+        )
     if provider != Provider.YOOKASSA:
         raise UnknownProvider()
     check_topup_amount(amount)
@@ -68,7 +72,7 @@ def create_topup(
     with transaction.atomic(durable=True):
         payment = Payment.objects.create(
             provider=Provider.YOOKASSA, customer=customer, amount=amount,
-            metadata={"receipt_customer": receipt_customer} if receipt_customer else {},
+            metadata={**(metadata or {}), **({"receipt_customer": receipt_customer} if receipt_customer else {})},
         )
     params = {
         "amount": {"value": to_api_value(amount), "currency": YOOKASSA_CURRENCY},
@@ -98,15 +102,16 @@ def create_topup(
     return payment
 
 
-def create_stars_topup(*, customer: Customer, stars: int) -> Payment:
-    """A pending Stars payment crediting ``stars * STARS_RATE_KOPECKS`` kopecks when paid."""
+def create_stars_topup(*, customer: Customer, stars: int, metadata: dict | None = None) -> Payment:
+    """A pending Stars payment crediting ``stars * STARS_RATE_KOPECKS`` kopecks when paid
+    (``metadata`` kept on the row, as in ``create_topup``)."""
     if isinstance(stars, bool) or not isinstance(stars, int) or stars <= 0:
         raise TopupAmountOutOfRange()
     amount = check_topup_amount(stars * settings.STARS_RATE_KOPECKS)
     _check_customer(customer)
     with transaction.atomic(durable=True):
         return Payment.objects.create(
-            provider=Provider.STARS, customer=customer, amount=amount, stars_amount=stars
+            provider=Provider.STARS, customer=customer, amount=amount, stars_amount=stars, metadata=dict(metadata or {})
         )
 
 
