@@ -56,7 +56,7 @@ def test_unknown_or_garbled_data_parses_to_expired(garbage):
 
 def test_keyboards_carry_only_data_that_parses(settings):
     boards = [
-        keyboards.main_menu(), keyboards.topup_amounts(), keyboards.topup_methods(30_000, 300),
+        keyboards.main_menu(), keyboards.topup_amounts([(10_000, 0), (100_000, 10)]), keyboards.topup_methods(30_000, 300),
         keyboards.video_durations({5: 5_000, 10: 10_000}), keyboards.video_aspects(["16:9", "9:16", "1:1"]),
         keyboards.video_modes({"std": (5_000, True), "pro": (9_000, False)}), keyboards.confirm(new_quote_id(), 1_500),
         keyboards.topup_to_confirm(10_000), keyboards.cancel_job(42), keyboards.languages(),
