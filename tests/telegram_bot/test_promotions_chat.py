@@ -282,3 +282,61 @@ def test_help_lists_promo_and_invite(bot):
     person = _person(bot)
     person.send("/help")
     assert "/promo" in person.texts()[-1] and "/invite" in person.texts()[-1]
+
+
+# --- refunds take bonuses back, and say so -------------------------------------------------
+
+
+def _refund(payment: Payment) -> None:
+    from payments import services as payment_services
+
+    payment.refresh_from_db()
+    payment_services.refund_payment(payment=payment, amount=payment.amount, idempotency_key=uuid.uuid4())
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("en", "↩️ Your top-up was refunded, so ₽100 of its bonus was taken back. Your balance: ₽0."),
+    ("ru", "↩️ Ваше пополнение возвращено, поэтому 100\u00a0₽ его бонуса списано. Ваш баланс: 0\u00a0₽."),
+])
+def test_a_refunded_top_up_takes_its_package_bonus_back_and_tells_the_payer(bot, packages, language, expected):
+    person = _person(bot, language=language)
+    person.press("p:st:100000")
+    payment = Payment.objects.get(customer=_customer(person))
+    _pay_stars(person, payment)
+    _refund(payment)
+    assert expected in person.texts()
+    assert billing_selectors.get_balance(_customer(person)) == 0
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("en", ["↩️ Your friend's top-up was refunded, so ₽50 of the bonus you got for it was taken back. Your balance: ₽30.",
+            "↩️ Your friend's top-up was refunded, so ₽30 of the bonus you got for it was taken back. Your balance: ₽0."]),
+    ("ru", ["🤝 Ваш друг впервые пополнил баланс: вам +50\u00a0₽. Ваш баланс: 50\u00a0₽.",
+            "🤝 Ваш друг пополнил баланс: вам +30\u00a0₽. Ваш баланс: 80\u00a0₽.",
+            "↩️ Пополнение вашего друга возвращено, поэтому 50\u00a0₽ бонуса за него списано. Ваш баланс: 30\u00a0₽."]),
+])
+def test_a_friends_refunded_top_up_takes_the_referral_bonus_back_and_tells_the_referrer(bot, packages, language, expected):
+    referrer = make_customer(language=language)
+    friend = _person(bot, first_name="Bob")
+    friend.send(f"/start r_{promotion_selectors.referral_code(referrer)}")
+    friend.press("p:st:30000")
+    payment = Payment.objects.get(customer=_customer(friend))
+    _pay_stars(friend, payment)
+    _refund(payment)
+    told = _chat_texts(referrer.telegram_id)
+    assert all(line in told for line in expected), told
+
+
+def test_a_bonus_already_spent_is_written_off_without_a_message(bot, packages):
+    from billing import services as billing
+
+    referrer = make_customer()
+    friend = _person(bot)
+    friend.send(f"/start r_{promotion_selectors.referral_code(referrer)}")
+    friend.press("p:st:30000")
+    payment = Payment.objects.get(customer=_customer(friend))
+    _pay_stars(friend, payment)
+    billing.debit_balance(customer=referrer, amount=8_000, idempotency_key=f"spent:{referrer.pk}", destination="adjustments")
+    before = _chat_texts(referrer.telegram_id)
+    _refund(payment)
+    assert _chat_texts(referrer.telegram_id) == before
