@@ -191,3 +191,12 @@ def test_two_percent_codes_go_to_two_top_ups_oldest_first():
     assert [b.amount for b in selectors.payment_bonuses(first)] == [10_00]
     assert [b.amount for b in selectors.payment_bonuses(second)] == [5_00]
     assert not Transfer.objects.filter(source="promo").exists()
+
+
+def test_the_customers_messages_are_in_russian_too():
+    from django.utils import translation
+
+    with translation.override("ru"):
+        assert str(errors.PromoCodeUsedUp()) == "Этот промокод не действует. Проверьте его и попробуйте ещё раз."
+        assert str(errors.PromoCodeAttemptsExceeded(minutes=5)).endswith("через 5 мин.")
+        assert str(errors.PromoCodesUnavailable()).startswith("Сейчас промокоды")
