@@ -17,6 +17,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from billing import services as billing
 from billing.models import Customer
@@ -24,10 +25,9 @@ from billing.signals import send_in_transaction
 from payments.models import Payment, Refund
 
 from .. import selectors
-from ..models import BonusKind, BonusTakeback, PaymentBonus, PromoRedemption, Referral
+from ..models import BonusKind, BonusTakeback, PaymentBonus, PromoRedemption
 from ..signals import bonus_taken_back
 from .ledger import announce_credit, credit_bonus
-from .topups import BONUS_PERCENT
 
 logger = logging.getLogger("promotions")
 
@@ -39,9 +39,13 @@ def percent_of(amount: int, percent: int) -> int:
 def credit_payment_bonuses(*, payment: Payment) -> list[PaymentBonus]:
     """Credit what ``payment`` (just succeeded) brings: package, promo percent, referral bonuses.
 
-    Expects the payment's transaction.
+    Expects the payment's transaction. One read decides them all (``selectors.bonus_facts``): a
+    payment without bonuses costs the notification one statement.
     """
-    return _each_alone((_package_bonus, _promo_percent_bonus, _referral_bonuses), payment, lambda credit: credit(payment))
+    facts = selectors.bonus_facts(payment)
+    steps = [step for step, applies in ((_package_bonus, facts.bonus_percent), (_promo_percent_bonus, facts.redemption_id),
+                                        (_referral_bonuses, facts.referral_id)) if applies]
+    return _each_alone(steps, payment, lambda credit: credit(payment, facts))
 
 
 def _each_alone(steps, payment: Payment, run) -> list:
@@ -57,34 +61,29 @@ def _each_alone(steps, payment: Payment, run) -> list:
     return done
 
 
-def _package_bonus(payment: Payment) -> list[PaymentBonus]:
-    percent = int((payment.metadata or {}).get(BONUS_PERCENT) or 0)
-    return _bonus(payment, BonusKind.PACKAGE, payment.customer, percent_of(payment.amount, percent))
+def _package_bonus(payment: Payment, facts: selectors.BonusFacts) -> list[PaymentBonus]:
+    return _bonus(payment, BonusKind.PACKAGE, payment.customer, percent_of(payment.amount, facts.bonus_percent))
 
 
-def _promo_percent_bonus(payment: Payment) -> list[PaymentBonus]:
-    redemption = selectors.pending_promo_redemption(payment.customer)
-    if redemption is None or PromoRedemption.objects.filter(applied_payment_id=payment.pk).exists():
+def _promo_percent_bonus(payment: Payment, facts: selectors.BonusFacts) -> list[PaymentBonus]:
+    if PromoRedemption.objects.filter(applied_payment_id=payment.pk).exists():
         return []
     # Conditional: of two payments succeeding at once, one takes the redemption.
-    if not PromoRedemption.objects.filter(pk=redemption.pk, applied_payment__isnull=True).update(
+    if not PromoRedemption.objects.filter(pk=facts.redemption_id, applied_payment__isnull=True).update(
         applied_payment_id=payment.pk
     ):
         return []
-    return _bonus(payment, BonusKind.PROMO_PERCENT, payment.customer, percent_of(payment.amount, redemption.percent))
+    return _bonus(payment, BonusKind.PROMO_PERCENT, payment.customer, percent_of(payment.amount, facts.redemption_percent))
 
 
-def _referral_bonuses(payment: Payment) -> list[PaymentBonus]:
-    referral = Referral.objects.filter(referee_id=payment.customer_id).select_related("referrer").first()
-    if referral is None:
-        return []
-    referrer = referral.referrer
+def _referral_bonuses(payment: Payment, facts: selectors.BonusFacts) -> list[PaymentBonus]:
+    referrer = Customer.objects.get(pk=facts.referrer_id)
     bonuses = _bonus(
         payment, BonusKind.REFERRAL_SIGNUP, referrer, settings.REFERRAL_SIGNUP_BONUS_KOPECKS,
-        key=f"referral-signup:{referral.referee_id}",
+        key=f"referral-signup:{payment.customer_id}",
     )
-    succeeded_at = payment.succeeded_at or payment.created_at
-    if succeeded_at < selectors.add_months(referral.created_at, settings.REFERRAL_MONTHS):
+    succeeded_at = payment.succeeded_at or timezone.now()
+    if succeeded_at < selectors.add_months(facts.referral_created_at, settings.REFERRAL_MONTHS):
         bonuses += _bonus(
             payment, BonusKind.REFERRAL_PERCENT, referrer, percent_of(payment.amount, settings.REFERRAL_PERCENT)
         )

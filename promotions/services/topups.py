@@ -6,8 +6,7 @@ from payments import services as payments
 from payments.models import Payment, Provider
 
 from .. import selectors
-
-BONUS_PERCENT = "bonus_percent"  # the Payment.metadata key read when the payment succeeds
+from ..selectors import BONUS_PERCENT
 
 
 def start_topup(

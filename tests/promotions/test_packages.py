@@ -86,15 +86,17 @@ def test_a_partial_refund_takes_back_in_proportion_and_the_spent_part_is_written
     assert billing_selectors.get_balance(customer) == 0
 
 
-def test_a_bonus_that_fails_is_rolled_back_alone(packages, monkeypatch, settings):
-    """A broken bonus step must not cost the payment its credit or its other bonuses."""
+def test_a_bonus_that_fails_is_rolled_back_alone(packages, monkeypatch):
+    """A broken bonus step must not cost the payment its credit, its message or its other bonuses."""
     from promotions.services import payment_bonuses
 
-    def broken(payment):
+    def broken(payment, facts):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(payment_bonuses, "_referral_bonuses", broken)
-    customer = make_customer()
+    monkeypatch.setattr(payment_bonuses, "_package_bonus", broken)
+    referrer, customer = make_customer(), make_customer()
+    services.attribute_referral(customer=customer, code=selectors.referral_code(referrer))
     payment = pay(customer, 500_00)
     assert Payment.objects.get(pk=payment.pk).status == "succeeded"
-    assert [b.kind for b in selectors.payment_bonuses(payment)] == ["package"]
+    assert [b.kind for b in selectors.payment_bonuses(payment)] == ["referral_signup", "referral_percent"]
+    assert billing_selectors.get_balance(customer) == 500_00
