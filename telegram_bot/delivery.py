@@ -8,11 +8,12 @@ A regular message is delivered at least once: a row whose loop died is sent agai
 row (``telegram_bot.broadcasts``) at most once: right before its request goes out (after every
 flood-limit wait) one UPDATE marks it on the wire; a dead loop's row that never got that far goes
 back to pending, one that did is "in doubt" and is not sent again. Broadcast rows yield to the
-others: they use at most half the sender threads and ``BOT_BROADCAST_PER_SECOND``.
+others: they have a pool of their own (half as many threads) and ``BOT_BROADCAST_PER_SECOND``.
 """
 from __future__ import annotations
 
 import logging
+import math
 import mimetypes
 import threading
 import time
@@ -69,14 +70,19 @@ class OutboxDelivery:
         self._last_reclaim = None
         self._last_broadcast_step = None
         self._futures: dict = {}
-        # Broadcast rows in flight: at most half the threads, the rest stay free for replies.
+        # Broadcast rows go to a pool of their own (half as many threads), so they never take a
+        # thread from replies; at most two per thread (and a second's worth) are claimed ahead,
+        # so a dead loop leaves few claimed and none waits long in the queue.
+        self._broadcast_pool: ThreadPoolExecutor | None = None
         self._broadcast_rows: set[int] = set()
-        self.broadcast_slots = max(1, self.threads // 2)
+        self.broadcast_threads = max(1, self.threads // 2)
+        self.broadcast_ahead = min(2 * self.broadcast_threads, max(1, math.ceil(settings.BOT_BROADCAST_PER_SECOND)))
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> "OutboxDelivery":
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="outbox")
+        self._broadcast_pool = ThreadPoolExecutor(max_workers=self.broadcast_threads, thread_name_prefix="outbox-broadcast")
         self._thread = threading.Thread(target=self._run, name="outbox-delivery", daemon=True)
         self._thread.start()
         return self
@@ -87,8 +93,10 @@ class OutboxDelivery:
         wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        pools = [pool for pool in (self._pool, self._broadcast_pool) if pool is not None]
+        if pools:
+            for pool in pools:
+                pool.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 cancelled = [pk for pk, future in self._futures.items() if future.cancelled()]
             if cancelled:
@@ -97,7 +105,7 @@ class OutboxDelivery:
                         status=OutboxStatus.PENDING, claimed_by=""
                     )
             deadline = time.monotonic() + timeout
-            for thread in list(getattr(self._pool, "_threads", ())):
+            for thread in [thread for pool in pools for thread in list(getattr(pool, "_threads", ()))]:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
@@ -135,18 +143,18 @@ class OutboxDelivery:
         )
         with self._lock:
             busy = set(self._in_flight)
-            broadcast_room = self.broadcast_slots - len(self._broadcast_rows)
+            broadcast_room = self.broadcast_ahead - len(self._broadcast_rows)
         due = [
             (pk, chat_id) for pk, chat_id in OutboxMessage.objects.filter(pk__in=list(heads), status=OutboxStatus.PENDING)
             .filter(due_now).order_by("id").values_list("id", "chat_id")
             if chat_id not in busy
         ]
         if broadcast_room > 0:
-            # Then broadcast rows, oldest broadcast first, in the threads broadcasts may use.
+            # Then broadcast rows, oldest broadcast first, for the broadcasts' own pool.
             taken = busy | {chat_id for _pk, chat_id in due}
             for pk, chat_id in (
                 OutboxMessage.objects.filter(status=OutboxStatus.PENDING, broadcast__isnull=False).filter(due_now)
-                .order_by("id").values_list("id", "chat_id")[:broadcast_room * 4]
+                .order_by("id").values_list("id", "chat_id")[:broadcast_room * 2]
             ):
                 if broadcast_room and chat_id not in taken:
                     due.append((pk, chat_id))
@@ -168,10 +176,11 @@ class OutboxDelivery:
                 self._in_flight.add(row.chat_id)
                 if row.broadcast_id is not None:
                     self._broadcast_rows.add(row.pk)
-            if self._pool is None:
+            pool = self._pool if row.broadcast_id is None else self._broadcast_pool
+            if pool is None:
                 self._deliver(row)
             else:
-                future = self._pool.submit(self._deliver, row)
+                future = pool.submit(self._deliver, row)
                 with self._lock:
                     if not future.done():
                         self._futures[row.pk] = future
@@ -274,8 +283,9 @@ def _mark_on_wire(row: OutboxMessage, token: str | None) -> None:
     """The request goes out now: from here a dead process leaves the row in doubt, not pending."""
     claim = {"claimed_by": token} if token else {}
     with serialised_writes():
+        # claimed_at restarts: a dead loop's row is told from a live one's by the time it went out.
         marked = OutboxMessage.objects.filter(pk=row.pk, status=OutboxStatus.SENDING, **claim).update(
-            status=OutboxStatus.ON_WIRE
+            status=OutboxStatus.ON_WIRE, claimed_at=timezone.now()
         )
     if not marked:
         raise _Reclaimed()
@@ -289,6 +299,8 @@ def _remember_picture(broadcast: Broadcast, file_id: str) -> None:
 
 def _finish(row: OutboxMessage, status: str, *, message_id=None, error: str = "", only_on_wire: bool = False) -> None:
     claimed = (OutboxStatus.ON_WIRE,) if only_on_wire else CLAIMED
+    if status == OutboxStatus.SENT:
+        claimed = (*claimed, OutboxStatus.IN_DOUBT)  # its answer came after all: it is no longer in doubt
     with serialised_writes():
         OutboxMessage.objects.filter(pk=row.pk, status__in=claimed).update(
             status=status, sent_message_id=message_id, sent_at=timezone.now() if status == OutboxStatus.SENT else None,
