@@ -91,7 +91,7 @@ def save_draft(*, acting_user, broadcast: Broadcast) -> Broadcast:
     """Write ``broadcast`` (new, or a draft edited in the admin) after checking its message and
     audience; raises ``InvalidBroadcast``, or ``BroadcastStateConflict`` when it is no longer a draft."""
     _check_permission(acting_user, "telegram_bot.add_broadcast" if broadcast.pk is None else "telegram_bot.change_broadcast")
-    _check(broadcast)
+    check_broadcast(broadcast)
     picture = broadcast.picture
     if picture and not picture._committed:  # a new upload (the UPDATE below does not store files)
         picture.save(picture.name.rsplit("/", 1)[-1], picture.file, save=False)
@@ -103,7 +103,7 @@ def save_draft(*, acting_user, broadcast: Broadcast) -> Broadcast:
             return broadcast
         fields = {name: getattr(broadcast, name) for name in (*MESSAGE_FIELDS, *AUDIENCE_FIELDS)}
         if not Broadcast.objects.filter(pk=broadcast.pk, status=BroadcastStatus.DRAFT).update(**fields):
-            _refuse(broadcast, _("changed"))
+            _refuse(broadcast)
     return broadcast
 
 
@@ -117,7 +117,7 @@ def schedule_broadcast(*, acting_user, broadcast: Broadcast, send_at: datetime) 
             pk=broadcast.pk, status__in=(BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED)
         ).update(status=BroadcastStatus.SCHEDULED, send_at=send_at)
         if not moved:
-            _refuse(broadcast, _("scheduled"))
+            _refuse(broadcast)
     return Broadcast.objects.get(pk=broadcast.pk)
 
 
@@ -129,7 +129,7 @@ def start_broadcast(*, acting_user, broadcast: Broadcast) -> Broadcast:
             pk=broadcast.pk, status__in=(BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED)
         ))
         if not started:
-            _refuse(broadcast, _("sent"))
+            _refuse(broadcast)
         transaction.on_commit(wakeup.set)
     return Broadcast.objects.get(pk=broadcast.pk)
 
@@ -141,7 +141,7 @@ def cancel_broadcast(*, acting_user, broadcast: Broadcast) -> tuple[Broadcast, i
     with transaction.atomic(durable=True):
         locked = Broadcast.objects.select_for_update().filter(pk=broadcast.pk).first()
         if locked is None or locked.status not in (BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING):
-            _refuse(locked or broadcast, _("canceled"))
+            _refuse(locked or broadcast)
         Broadcast.objects.filter(pk=locked.pk).update(status=BroadcastStatus.CANCELED, finished_at=timezone.now())
         canceled = OutboxMessage.objects.filter(broadcast_id=locked.pk, status=OutboxStatus.PENDING).update(
             status=OutboxStatus.CANCELED, claimed_by=""
@@ -249,7 +249,9 @@ def _start(broadcasts, *, now: datetime | None = None) -> int:
     return broadcasts.update(status=BroadcastStatus.SENDING, started_at=now or timezone.now(), audience_through=newest)
 
 
-def _check(broadcast: Broadcast) -> None:
+def check_broadcast(broadcast: Broadcast) -> None:
+    """Raise ``InvalidBroadcast`` when the message or the audience breaks a rule (a form's check
+    before saving; the services check again). Trims the text and the button's fields."""
     text = (broadcast.text or "").strip()
     if not text:
         raise InvalidBroadcast(_("The message is empty: write its text."))
@@ -280,6 +282,6 @@ def _check_permission(acting_user, permission: str = SEND_PERMISSION) -> None:
         raise BroadcastNotPermitted()
 
 
-def _refuse(broadcast: Broadcast, action) -> None:
+def _refuse(broadcast: Broadcast) -> None:
     status = Broadcast.objects.filter(pk=broadcast.pk).values_list("status", flat=True).first() or broadcast.status
-    raise BroadcastStateConflict(status=BroadcastStatus(status).label, action=action)
+    raise BroadcastStateConflict(status=BroadcastStatus(status).label)

@@ -20,7 +20,7 @@ class InvalidBroadcast(BroadcastError):
 BroadcastStateConflict = kind_of(
     BroadcastError, "BroadcastStateConflict", module=__name__,
     doc="The broadcast is not in a state that allows this (another member or the loop moved it).",
-    default_message=_("The broadcast is %(status)s: it cannot be %(action)s."),
+    default_message=_("The broadcast is %(status)s now: this cannot be done with it."),
 )
 BroadcastNotPermitted = kind_of(
     BroadcastError, "BroadcastNotPermitted", module=__name__,

@@ -218,8 +218,12 @@ def broadcast(
     sender: Sender | None = None,
     threads: int | None = None,
 ) -> BroadcastResult:
-    """Send ``text`` to every chat through the sender's limits; mark customers who blocked the bot
-    (``telegram_bot.services.mark_chats_blocked``).
+    """Send ``text`` to every chat now, through the sender's limits, and wait; mark customers who
+    blocked the bot (``telegram_bot.services.mark_chats_blocked``).
+
+    For support's message to a few selected customers (the page waits for the counts) and the
+    sender's benchmark. Broadcasts go through the outbox (``telegram_bot.broadcasts``): durable,
+    once per chat, at a lower priority.
 
     Returns the counts (sent, blocked, failed, 429s received) and the time taken.
     """
