@@ -30,7 +30,7 @@ from django.utils import timezone
 from telegram_bot import broadcasts
 from telegram_bot.messages import MEDIA_FIELDS
 from telegram_bot.previews import photo_upload
-from telegram_bot.models import Broadcast, OutboxMessage, OutboxStatus
+from telegram_bot.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
 from telegram_bot.outbox import serialised_writes, wakeup
 from telegram_bot.sender import Sender, TelegramError, get_sender
 from telegram_bot.services import mark_chats_blocked
@@ -213,6 +213,10 @@ def reclaim_stale_rows(*, now=None) -> tuple[int, int]:
     """
     stale = OutboxMessage.objects.filter(claimed_at__lt=(now or timezone.now()) - stale_claim())
     with serialised_writes():
+        # A broadcast canceled meanwhile: its claimed rows do not come back to be sent.
+        stale.filter(status=OutboxStatus.SENDING, broadcast__status=BroadcastStatus.CANCELED).update(
+            status=OutboxStatus.CANCELED, claimed_by=""
+        )
         pending = stale.filter(status=OutboxStatus.SENDING).update(status=OutboxStatus.PENDING, claimed_by="")
         in_doubt = stale.filter(status=OutboxStatus.ON_WIRE).update(
             status=OutboxStatus.IN_DOUBT, claimed_by="", last_error=IN_DOUBT_AFTER_DEATH

@@ -25,7 +25,7 @@ from telegram_bot.models import Broadcast, BroadcastStatus, OutboxMessage, Outbo
 from telegram_bot import outbox
 from tests.helpers import make_customer, wait_until
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("english")]
 
 
 def _new(**fields) -> Broadcast:
@@ -245,6 +245,11 @@ def test_a_dead_loops_rows_go_back_if_never_on_the_wire_and_are_in_doubt_if_they
     assert statuses[rows[0].pk] == statuses[regular.pk] == OutboxStatus.PENDING
     assert statuses[rows[1].pk] == OutboxStatus.IN_DOUBT
     assert broadcasts.figures(broadcast).in_doubt == 1
+    # Canceled while a dead loop held a row: the row is canceled, not sent later.
+    OutboxMessage.objects.filter(pk=rows[2].pk).update(status=OutboxStatus.SENDING, claimed_by="dead", claimed_at=long_ago)
+    broadcasts.cancel_broadcast(acting_user=None, broadcast=broadcast)
+    reclaim_stale_rows()
+    assert OutboxMessage.objects.get(pk=rows[2].pk).status == OutboxStatus.CANCELED
 
 
 @pytest.mark.django_db(transaction=True)
