@@ -114,20 +114,3 @@ def wallet_totals() -> dict[str, int]:
     agg = {"balance": agg["total_balance"], "held": agg["total_held"], "customers": agg["funded"]}
     return {k: v or 0 for k, v in agg.items()}
 
-
-def broadcast_audience(
-    *, language: str | None = None, telegram_ids: list[int] | None = None, active_days: int | None = None
-) -> QuerySet[Customer]:
-    """Customers a broadcast may reach: not blocked by staff, not known to have blocked the bot."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    customers = Customer.objects.filter(is_blocked=False, bot_blocked_at__isnull=True)
-    if language:
-        customers = customers.filter(language=language)
-    if telegram_ids:
-        customers = customers.filter(telegram_id__in=telegram_ids)
-    if active_days:
-        customers = customers.filter(updated_at__gte=timezone.now() - timedelta(days=active_days))
-    return customers.order_by("pk")

@@ -198,6 +198,12 @@ BOT_HANDLER_THREADS = env.int("BOT_HANDLER_THREADS", default=2)
 TELEGRAM_SEND_PER_CHAT = env.float("TELEGRAM_SEND_PER_CHAT", default=1.0)
 TELEGRAM_SEND_GLOBAL = env.float("TELEGRAM_SEND_GLOBAL", default=30.0)
 TELEGRAM_SENDER_THREADS = env.int("TELEGRAM_SENDER_THREADS", default=16)
+# Broadcast messages a second at most (within TELEGRAM_SEND_GLOBAL, so replies and results keep
+# flowing during a broadcast; broadcast rows have their own pool of half as many sender threads).
+BOT_BROADCAST_PER_SECOND = env.float("BOT_BROADCAST_PER_SECOND", default=20.0)
+# Seconds after which a row claimed by a delivery loop is taken back (the loop died): a regular
+# message goes back to pending, a broadcast's goes back only if its request had not gone out.
+BOT_OUTBOX_STALE_CLAIM = env.int("BOT_OUTBOX_STALE_CLAIM", default=120)
 # Incoming rate limits per customer: sliding windows in Redis (local ones when Redis is down).
 # Generation requests and payments started per window, and updates of any kind per window.
 BOT_RATE_LIMIT = env.int("BOT_RATE_LIMIT", default=10)

@@ -1,6 +1,8 @@
-"""Read-only views of what the bot sends: the outbox (failed or stuck deliveries show here)."""
+"""Read-only views of what the bot sends: the outbox (failed or stuck deliveries show here);
+broadcasts have their page in ``telegram_bot.admin_broadcasts``."""
 from django.contrib import admin
 
+from telegram_bot import admin_broadcasts  # noqa: F401 - registers the broadcast page
 from telegram_bot.models import Conversation, OutboxMessage
 
 

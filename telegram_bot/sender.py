@@ -29,9 +29,11 @@ def bot_token() -> str:
 
 
 class TelegramError(Exception):
-    def __init__(self, code: int, description: str, retry_after: int | None = None):
+    def __init__(self, code: int, description: str, retry_after: int | None = None, *, unsent: bool = False):
         super().__init__(f"{code}: {description}")
         self.code, self.description, self.retry_after = code, description, retry_after
+        # Certainly never reached Telegram (no connection was made); a 429 and a 4xx are certain too.
+        self.unsent = unsent
 
     @property
     def chat_gone(self) -> bool:
@@ -69,7 +71,7 @@ class BotApi:
         try:
             response = self._session().post(url, data=data, files=files or None, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise TelegramError(0, f"network error: {exc.__class__.__name__}") from exc
+            raise TelegramError(0, f"network error: {exc.__class__.__name__}", unsent=_never_connected(exc)) from exc
         try:
             body = response.json()
         except ValueError:
@@ -78,6 +80,16 @@ class BotApi:
             retry_after = (body.get("parameters") or {}).get("retry_after")
             raise TelegramError(int(body.get("error_code") or response.status_code), str(body.get("description", "")), retry_after)
         return body.get("result")
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """The request cannot have reached the server: the connection was refused or timed out."""
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 class Sender:
@@ -104,9 +116,14 @@ class Sender:
             url = settings.REDIS_URL
             self.chat_bucket = SharedTokenBucket(name=f"{token_tag}:chat", rate=per_chat, capacity=2, redis_url=url)
             self.global_bucket = SharedTokenBucket(name=f"{token_tag}:all", rate=global_rate, capacity=1, redis_url=url)
+            # Broadcasts' own pace within the overall one, so replies and results keep flowing.
+            self.broadcast_bucket = SharedTokenBucket(
+                name=f"{token_tag}:broadcast", rate=settings.BOT_BROADCAST_PER_SECOND, capacity=1, redis_url=url
+            )
         else:
             self.chat_bucket = TokenBucket(rate=per_chat, capacity=2)
             self.global_bucket = TokenBucket(rate=global_rate, capacity=1)
+            self.broadcast_bucket = TokenBucket(rate=settings.BOT_BROADCAST_PER_SECOND, capacity=1)
         self.max_attempts = max_attempts
         self.sleep = sleep
         self.stats = {"sent": 0, "too_many_requests": 0, "retries": 0}
@@ -116,23 +133,33 @@ class Sender:
         with self._stats_lock:
             self.stats[key] += 1
 
-    def call(self, method: str, params: dict, files: dict | None = None):
-        """Make one Bot API call to ``params["chat_id"]`` within the limits; retry what is transient."""
+    def call(self, method: str, params: dict, files: dict | None = None, *, on_wire: Callable[[], None] | None = None):
+        """Make one Bot API call to ``params["chat_id"]`` within the limits; retry what is transient.
+
+        ``on_wire`` (a broadcast's message, which must never go twice): the call also waits for
+        the broadcasts' pace, ``on_wire()`` runs after every wait, right before the request goes
+        out (it may raise to stop it), and nothing is retried: the caller learns what happened.
+        """
         chat_id = params.get("chat_id")
         attempt = 0
         while True:
             attempt += 1
+            if on_wire is not None:
+                wait = self.broadcast_bucket.reserve()
+                if wait:
+                    self.sleep(wait)
             wait = self.chat_bucket.reserve(chat_id)
             if wait:
                 self.sleep(wait)
             wait = self.global_bucket.reserve()
             if wait:
                 self.sleep(wait)
+            for value in (files or {}).values():
+                if hasattr(value[1], "seek"):
+                    value[1].seek(0)
+            if on_wire is not None:
+                on_wire()
             try:
-                if files:
-                    for value in files.values():
-                        if hasattr(value[1], "seek"):
-                            value[1].seek(0)
                 result = self.api.call(method, params, files)
                 self._count("sent")
                 return result
@@ -142,9 +169,9 @@ class Sender:
                     retry_after = max(1, int(exc.retry_after or 1))
                     logger.warning("429 from Telegram for chat %s: waiting %ss", chat_id, retry_after)
                     self.chat_bucket.block(chat_id, retry_after)
-                    if attempt < self.max_attempts * 2:
+                    if on_wire is None and attempt < self.max_attempts * 2:
                         continue
-                elif exc.transient and attempt < self.max_attempts:
+                elif on_wire is None and exc.transient and attempt < self.max_attempts:
                     self._count("retries")
                     self.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
                     continue
@@ -191,8 +218,12 @@ def broadcast(
     sender: Sender | None = None,
     threads: int | None = None,
 ) -> BroadcastResult:
-    """Send ``text`` to every chat through the sender's limits; mark customers who blocked the bot
-    (``telegram_bot.services.mark_chats_blocked``).
+    """Send ``text`` to every chat now, through the sender's limits, and wait; mark customers who
+    blocked the bot (``telegram_bot.services.mark_chats_blocked``).
+
+    For support's message to a few selected customers (the page waits for the counts) and the
+    sender's benchmark. Broadcasts go through the outbox (``telegram_bot.broadcasts``): durable,
+    once per chat, at a lower priority.
 
     Returns the counts (sent, blocked, failed, 429s received) and the time taken.
     """

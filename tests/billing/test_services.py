@@ -6,6 +6,7 @@ from billing import exceptions as errors
 from billing import selectors, services
 from billing.models import Account, Transfer, TransferKind
 from billing.staff_keys import ADJUST_NAMESPACE, new_key
+from promotions.audience import broadcast_audience
 from tests.helpers import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -213,8 +214,8 @@ def test_a_customer_who_blocked_the_bot_is_marked_and_unmarked_when_they_write_a
     services.mark_bot_blocked(customer=c)
     c.refresh_from_db()
     assert c.bot_blocked_at is not None and not c.is_blocked
-    assert not selectors.broadcast_audience().filter(pk=c.pk).exists()
+    assert not broadcast_audience().filter(pk=c.pk).exists()
     services.get_or_create_customer(telegram_id=c.telegram_id, username="ann")
     c.refresh_from_db()
     assert c.bot_blocked_at is None
-    assert selectors.broadcast_audience().filter(pk=c.pk).exists()
+    assert broadcast_audience().filter(pk=c.pk).exists()

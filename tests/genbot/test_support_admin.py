@@ -62,33 +62,3 @@ def test_staff_without_change_permission_cannot_block(client, django_user_model)
     c = make_customer()
     changelist_action(client, "block", [c])
     assert not Customer.objects.get(pk=c.pk).is_blocked
-
-
-def test_broadcast_command_reaches_the_audience_with_progress_and_counts(sandbox):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    ru = [make_customer(telegram_id=6000 + i, language="ru") for i in range(5)]
-    make_customer(telegram_id=6100, language="en")
-    blocked_by_staff = make_customer(telegram_id=6200, language="ru")
-    blocked_by_staff.is_blocked = True
-    blocked_by_staff.save(update_fields=["is_blocked"])
-    sandbox.state.blocked_chats.add(6004)
-    out = StringIO()
-    call_command("broadcast", "--text", "Новые цены", "--language", "ru", stdout=out)
-    text = out.getvalue()
-    assert "audience: 5 customer(s)" in text and "(100%)" in text
-    assert "sent 4, bot blocked by 1, failed 0, 429s 0" in text
-    for c in ru[:4]:
-        assert [m["text"] for m in sandbox.state.bot_messages(c.telegram_id)] == ["Новые цены"]
-    assert sandbox.state.bot_messages(6100) == [] and sandbox.state.bot_messages(6200) == []
-
-
-def test_broadcast_command_refuses_an_empty_or_oversized_message():
-    from django.core.management import CommandError, call_command
-
-    with pytest.raises(CommandError, match="empty"):
-        call_command("broadcast", "--text", "   ")
-    with pytest.raises(CommandError, match="4096"):
-        call_command("broadcast", "--text", "x" * 5000)
