@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Sum, When
 
-from .models import Account, Customer, Transfer, TransferKind
+from .models import Account, AccountKind, Customer, SystemAccount, Transfer, TransferKind
 
 POSTED_KINDS = (TransferKind.SINGLE, TransferKind.POST)
 
@@ -59,6 +59,71 @@ def get_ledger_history(customer: Customer, limit: int = 10, *, single_phase_only
         )
         .order_by("-id")[:limit]
     )
+
+
+# The clearing accounts of the payment providers: the only money a refund may send back.
+CASH_ACCOUNTS = frozenset({SystemAccount.YOOKASSA.value, SystemAccount.STARS.value})
+
+
+def cash_refundable(customer: Customer, *, lock: bool = False) -> int:
+    """Kopecks of the wallet that came in through payments and may go back to a card or as Stars.
+
+    The ledger of the customer is replayed in order with two buckets:
+
+    - **cash**: credits from a payment clearing account (``yookassa``, ``stars``) — top-ups, and
+      a failed refund's reversal (the money it had taken goes back to cash);
+    - **bonus**: every other credit. The ``bonus`` account (welcome, promo codes, packages,
+      referrals), and also staff corrections (``adjustments``) and opening balances
+      (``legacy``): neither came in through a payment of this system, so no payment's refund
+      may carry it out. A correction that makes good a payment's money is a refund of that
+      payment or a credit of the payment itself, not a positive adjustment; an old system's
+      balance the customer wants back is paid out by staff outside the bot.
+
+    Bonus money is spent first: a job's charge (a POST to revenue) and any debit to another
+    account (a negative correction, ``adjustments``) take from bonus, then cash; a take-back
+    (a debit back to ``bonus``) takes from bonus, then cash; a refund's debit (to a clearing
+    account) takes from cash, then bonus. Reservations not yet settled count as charged (bonus
+    first), so what they hold cannot be refunded now. The result is capped by the available
+    balance and never negative.
+
+    ``lock=True`` locks the wallet row first (``billing.services``' lock order: the wallet
+    before anything written under it), for a caller that decides on the figure and debits in
+    the same transaction: no other movement of this wallet can come between the two.
+    """
+    wallets = Account.objects.filter(customer_id=customer.pk, kind=AccountKind.WALLET)
+    wallet = (wallets.select_for_update() if lock else wallets).only("id", "balance", "held").first()
+    if wallet is None:
+        return 0
+    codes = dict(Account.objects.filter(kind=AccountKind.SYSTEM).values_list("id", "code"))
+    buckets = {"cash": 0, "bonus": 0}
+
+    def take(amount: int, first: str) -> None:
+        second = "bonus" if first == "cash" else "cash"
+        from_first = min(amount, buckets[first])
+        buckets[first] -= from_first
+        buckets[second] = max(buckets[second] - (amount - from_first), 0)
+
+    open_holds: dict[int, int] = {}
+    rows = (
+        Transfer.objects.filter(customer_id=customer.pk)
+        .values_list("id", "kind", "debit_account_id", "credit_account_id", "amount", "pending_id")
+        .order_by("id")
+    )
+    for pk, kind, debit_id, credit_id, amount, pending_id in rows:
+        if kind == TransferKind.PENDING:
+            open_holds[pk] = amount
+            continue
+        if kind in (TransferKind.POST, TransferKind.VOID):
+            open_holds.pop(pending_id, None)
+            if kind == TransferKind.POST:
+                take(amount, "bonus")
+            continue
+        if credit_id == wallet.pk:
+            buckets["cash" if codes.get(debit_id) in CASH_ACCOUNTS else "bonus"] += amount
+        else:
+            take(amount, "cash" if codes.get(credit_id) in CASH_ACCOUNTS else "bonus")
+    take(sum(open_holds.values()), "bonus")
+    return max(min(buckets["cash"], wallet.balance - wallet.held), 0)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,22 @@
-"""Figures for the admin home: today, and the last 30 days. Reads only."""
+"""Figures for the admin home: today, and the last 30 days. Reads only.
+
+Each figure is one aggregate query (no per-row loops), so the page costs the same number of
+statements however many customers, jobs and payments there are.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _, pgettext
 
-from billing.models import Transfer, TransferKind
+from billing.models import Customer, SystemAccount, Transfer, TransferKind
 from jobs.models import Job, JobStatus
-from payments.models import Payment, PaymentStatus
+from payments.models import Payment, PaymentStatus, Provider
+from promotions.models import BonusTakeback, PromoRedemption, Referral
 
 
 @dataclass
@@ -77,7 +83,7 @@ def last_days(days: int = 30) -> list[DayFigures]:
 
 @dataclass
 class ModelFigures:
-    offer_key: str  # "" for jobs from before the catalogue
+    offer_key: str  # "" for jobs from before the catalogue (by_provider: the AI provider's name)
     jobs: int
     revenue: int  # kopecks charged
     provider_cost: int  # kopecks the providers charge for them, by the offers' cost rules
@@ -87,16 +93,144 @@ class ModelFigures:
         return self.revenue - self.provider_cost
 
 
-def model_figures(days: int = 30) -> list[ModelFigures]:
-    """Completed jobs of the last ``days`` days per offer: what customers paid, what the
-    providers cost (as priced at submit), most revenue first."""
-    start = _day_start(timezone.localdate() - timedelta(days=days - 1))
+def model_figures(days: int = 30, *, by: str = "offer_key") -> list[ModelFigures]:
+    """Completed jobs of the last ``days`` days per offer (``by="provider"``: per AI provider,
+    Gemini, Kling): what customers paid, what the providers cost (as priced at submit), most
+    revenue first."""
     rows = (
-        Job.objects.filter(status=JobStatus.COMPLETED, completed_at__gte=start)
-        .values("offer_key").annotate(n=Count("id"), revenue=Sum("cost_actual"), cost=Sum("provider_cost"))
-        .order_by("-revenue", "offer_key")
+        Job.objects.filter(status=JobStatus.COMPLETED, completed_at__gte=_window_start(days))
+        .values(by).annotate(n=Count("id"), revenue=Sum("cost_actual"), cost=Sum("provider_cost"))
+        .order_by("-revenue", by)
     )
-    return [ModelFigures(row["offer_key"], row["n"], row["revenue"] or 0, row["cost"] or 0) for row in rows]
+    return [ModelFigures(row[by], row["n"], row["revenue"] or 0, row["cost"] or 0) for row in rows]
+
+
+def _window_start(days: int) -> datetime:
+    return _day_start(timezone.localdate() - timedelta(days=days - 1))
+
+
+# --- growth: the funnel, top-ups by payment provider, referrals and promo codes ----------------
+
+
+@dataclass
+class FunnelStep:
+    label: str  # a lazy translation
+    customers: int
+    of_previous: int | None  # percent of the step before (None for the first)
+    of_started: int | None
+
+
+def funnel(days: int = 30) -> list[FunnelStep]:
+    """Customers who started in the last ``days`` days, and how far they went: each step is a
+    part of the one before (topped up: a succeeded payment; ordered: of those, a job; ordered
+    again: two or more jobs). One query."""
+    paid = Payment.objects.filter(customer=OuterRef("pk"), succeeded_at__isnull=False)
+    jobs = (
+        Job.objects.filter(customer=OuterRef("pk")).order_by().values("customer")
+        .annotate(n=Count("id")).values("n")
+    )
+    cohort = Customer.objects.filter(created_at__gte=_window_start(days)).annotate(
+        paid=Exists(paid), job_count=Coalesce(Subquery(jobs, output_field=IntegerField()), Value(0)),
+    )
+    counts = cohort.aggregate(
+        started=Count("pk"), topped_up=Count("pk", filter=Q(paid=True)),
+        ordered=Count("pk", filter=Q(paid=True, job_count__gte=1)),
+        again=Count("pk", filter=Q(paid=True, job_count__gte=2)),
+    )
+    labels = {"started": pgettext("funnel", "started"), "topped_up": _("topped up"), "ordered": _("ordered"),
+              "again": _("ordered again")}
+    steps: list[FunnelStep] = []
+    for name, label in labels.items():
+        n = counts[name]
+        first = not steps
+        steps.append(FunnelStep(
+            label, n, None if first else _percent(n, steps[-1].customers),
+            None if first else _percent(n, counts["started"]),
+        ))
+    return steps
+
+
+def _percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+@dataclass
+class TopupFigures:
+    provider: str
+    label: str
+    payments: int = 0
+    paid: int = 0  # kopecks
+    refunded: int = 0  # kopecks of those payments refunded since
+
+    @property
+    def net(self) -> int:
+        return self.paid - self.refunded
+
+
+def topups_by_provider(days: int = 30) -> list[TopupFigures]:
+    """Top-ups that succeeded in the last ``days`` days per payment provider, net of what was
+    refunded of them; every provider is listed, paid or not. One query."""
+    figures = {p.value: TopupFigures(p.value, p.label) for p in Provider}
+    rows = (
+        Payment.objects.filter(succeeded_at__gte=_window_start(days)).values("provider")
+        .annotate(n=Count("id"), paid=Sum("amount"), refunded=Sum("refunded_amount")).order_by()
+    )
+    for row in rows:
+        figures.setdefault(row["provider"], TopupFigures(row["provider"], row["provider"]))
+        figure = figures[row["provider"]]
+        figure.payments, figure.paid, figure.refunded = row["n"], row["paid"] or 0, row["refunded"] or 0
+    return list(figures.values())
+
+
+REFERRAL_SOURCES = ("referral_signup", "referral_percent")
+
+
+@dataclass
+class GrowthFigures:
+    referrals: int = 0  # referees who joined through a link
+    referees_paid: int = 0  # of them, with a succeeded payment
+    referral_bonus: int = 0  # kopecks credited to referrers
+    bonus_by_source: dict[str, int] = field(default_factory=dict)  # kopecks from the bonus account
+    taken_back: int = 0  # kopecks of bonuses taken back when their payment was refunded
+    written_off: int = 0  # kopecks that could not be taken back (the wallet lacked them)
+    redemptions: list[dict] = field(default_factory=list)  # {"code", "n", "amount"} per promo code
+
+    @property
+    def bonus_credited(self) -> int:
+        return sum(self.bonus_by_source.values())
+
+
+def growth_figures(days: int = 30, *, codes: int = 20) -> GrowthFigures:
+    """Referral and promo figures of the last ``days`` days. Four queries.
+
+    Bonus money is read off the ledger (every credit from the ``bonus`` account, by its source:
+    welcome, promo, package, promo_percent, referral_signup, referral_percent), so the figure is
+    what wallets received, whichever service credited it.
+    """
+    start = _window_start(days)
+    referee_paid = Payment.objects.filter(customer=OuterRef("referee"), succeeded_at__isnull=False)
+    referrals = Referral.objects.filter(created_at__gte=start).aggregate(
+        n=Count("pk"), paid=Count("pk", filter=Exists(referee_paid)),
+    )
+    by_source = {
+        row["source"]: row["total"] or 0
+        for row in Transfer.objects.filter(
+            kind=TransferKind.SINGLE, debit_account__code=SystemAccount.BONUS, created_at__gte=start
+        ).values("source").annotate(total=Sum("amount")).order_by("source")
+    }
+    takebacks = BonusTakeback.objects.filter(created_at__gte=start).aggregate(
+        taken=Sum("taken"), written_off=Sum("written_off")
+    )
+    redemptions = list(
+        PromoRedemption.objects.filter(created_at__gte=start).values(code=F("promo_code__code"))
+        .annotate(n=Count("id"), amount=Sum("amount")).order_by("-n", "code")[:codes]
+    )
+    return GrowthFigures(
+        referrals=referrals["n"], referees_paid=referrals["paid"],
+        referral_bonus=sum(by_source.get(source, 0) for source in REFERRAL_SOURCES),
+        bonus_by_source=by_source, taken_back=takebacks["taken"] or 0, written_off=takebacks["written_off"] or 0,
+        redemptions=redemptions,
+    )
 
 
 def chart_series(days: list[DayFigures], *, width: int = 600, height: int = 120) -> dict:

@@ -89,6 +89,7 @@ class PaymentAdmin(StaffFormPageMixin, MoneyFieldsMixin, ReadOnlyMoneyMixin, adm
             title=_("Refund payment #%(id)s") % {"id": payment.pk}, payment=payment,
             paid=format_amount(payment.amount), committed=format_amount(payment.amount - refundable),
             refundable=format_amount(refundable), available=format_amount(billing_selectors.get_balance(payment.customer)),
+            cash=format_amount(min(refundable, billing_selectors.cash_refundable(payment.customer))),
         )
 
     def report_request(self, request, payment, refund_request: RefundRequest) -> None:

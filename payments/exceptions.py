@@ -103,5 +103,14 @@ class RefundExceedsBalance(RefundRefused):
     )
 
 
+class RefundExceedsCash(RefundExceedsBalance):
+    """The wallet holds enough, but part of it is bonus money: that can be spent, never cashed out."""
+
+    default_message = _(
+        "At most %(cash)s can be refunded in cash: the rest of the wallet is bonus money, which the "
+        "customer can spend but which is never paid out."
+    )
+
+
 class PartialStarsRefundNotSupported(RefundRefused):
     default_message = _("Telegram Stars payments can only be refunded in full.")

@@ -14,6 +14,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standins.limits import SlidingWindow, admit
+from standins.stubserver import STOP_POLL_SECONDS
 
 # (calls, in any so many seconds) per bucket: S3's published request rates per prefix.
 WRITE_LIMIT = (3500, 1.0)
@@ -125,7 +126,7 @@ class S3Stub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -37,6 +37,7 @@ import requests
 from django.conf import settings
 
 from standins.limits import SlidingWindow, admit
+from standins.stubserver import STOP_POLL_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class YooKassaStub:
         self._server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="yookassa-stub", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS},
+                                        name="yookassa-stub", daemon=True)
         self._thread.start()
         return self
 

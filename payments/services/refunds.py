@@ -3,7 +3,9 @@
 Refund state machine (``Refund.status``)::
 
     request_refund   pending   one durable transaction: the Refund row + the wallet debit
-                                (key ``refund:<refund id>``); refuses if the customer spent it
+                                (key ``refund:<refund id>``); refuses if the customer spent it,
+                                or if it is more than the wallet's cash (bonus money is never
+                                paid out: ``billing.selectors.cash_refundable``)
     submit_refund    pending -> succeeded   provider said yes (Payment.refunded_amount grows)
                      pending -> failed      provider said no: the wallet is credited back
                                             (key ``refund-failed:<refund id>``)
@@ -23,6 +25,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.exceptions import InsufficientFunds
 from billing.money import check_kopecks, format_amount, to_api_value
@@ -35,6 +38,7 @@ from ..exceptions import (
     PaymentProviderRefused,
     PaymentProviderUnavailable,
     RefundExceedsBalance,
+    RefundExceedsCash,
     RefundExceedsPayment,
     RefundRefused,
 )
@@ -72,15 +76,21 @@ def request_refund(
 
 
 def request_refund_locked(*, payment: Payment, amount: int, refund_key: uuid.UUID, staff_user, reason: str) -> Refund:
-    """The body of ``request_refund`` inside the caller's transaction (``payments.staff`` has its own)."""
-    # The payment row lock serialises refunds of one payment (and double clicks).
-    locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
+    """The body of ``request_refund`` inside the caller's transaction (``payments.staff`` has its own).
+
+    Lock order: the payment row (it serialises refunds of one payment, and double clicks), then
+    the wallet (it serialises refunds of all the customer's payments with everything else that
+    moves the wallet), then the debit. The cash check and the debit run under both locks, so two
+    refunds of two payments cannot each pass on the same cash.
+    """
+    # The payment row only (``of``): the customer's row is no lock of this contract; the wallet is.
+    locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
     existing = Refund.objects.filter(idempotence_key=refund_key).first()
     if existing is not None:
         if existing.payment_id != locked.pk or existing.amount != amount:
             raise RefundRefused(_("This refund form was already used for another refund. Open it again."))
         return existing
-    check_refundable(locked, amount)
+    check_refundable(locked, amount, lock_wallet=True)
     refund = Refund.objects.create(
         payment=locked, amount=amount, idempotence_key=refund_key, staff_user=staff_user, reason=reason[:255]
     )
@@ -91,18 +101,20 @@ def request_refund_locked(*, payment: Payment, amount: int, refund_key: uuid.UUI
             staff_user=staff_user,
         )
     except InsufficientFunds as exc:
-        raise RefundExceedsBalance(
-            _("The customer has already spent this money: %(available)s is left on the wallet, "
-              "the refund needs %(required)s.")
-            % {"available": format_amount(exc.available or 0), "required": format_amount(amount)}
-        ) from exc
+        # Not reached while the check above holds the wallet lock; the database has the last word.
+        raise _exceeds_balance(available=exc.available or 0, required=amount) from exc
     Refund.objects.filter(pk=refund.pk).update(debit_transfer=transfer)
     refund.debit_transfer = transfer
     return refund
 
 
-def check_refundable(payment: Payment, amount: int) -> None:
-    """Refuse a refund of ``amount`` the payment cannot take (its status, what is left, Stars in full)."""
+def check_refundable(payment: Payment, amount: int, *, lock_wallet: bool = False) -> None:
+    """Refuse a refund of ``amount`` the payment cannot take (its status, what is left, Stars in
+    full) or the wallet cannot (what is left of it, and of that what came in as cash).
+
+    ``lock_wallet`` locks the wallet for the rest of the caller's transaction before reading it:
+    the check of a caller that debits next (``request_refund_locked``).
+    """
     if payment.status not in REFUNDABLE_STATUSES:
         raise PaymentNotRefundable()
     if amount > refundable_amount(payment):
@@ -112,6 +124,20 @@ def check_refundable(payment: Payment, amount: int) -> None:
         )
     if payment.provider == Provider.STARS and amount != payment.amount:
         raise PartialStarsRefundNotSupported()
+    cash = billing_selectors.cash_refundable(payment.customer, lock=lock_wallet)
+    if amount > cash:
+        available = billing_selectors.get_balance(payment.customer)
+        if amount > available:
+            raise _exceeds_balance(available=available, required=amount)
+        raise RefundExceedsCash(cash=format_amount(cash))
+
+
+def _exceeds_balance(*, available: int, required: int) -> RefundExceedsBalance:
+    return RefundExceedsBalance(
+        _("The customer has already spent this money: %(available)s is left on the wallet, "
+          "the refund needs %(required)s.")
+        % {"available": format_amount(available), "required": format_amount(required)}
+    )
 
 
 def _refund_key(idempotency_key: str | uuid.UUID) -> uuid.UUID:

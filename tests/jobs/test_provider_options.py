@@ -30,7 +30,7 @@ from jobs.providers.base import (
 from jobs.providers.fake import FakeProvider, picture_size
 from jobs.providers.gemini import GeminiImageProvider
 from jobs.providers.kling import KlingVideoProvider
-from standins.providers import GeminiStub
+from standins.providers import GeminiStub, KlingStub
 
 
 def png(size=(320, 320), colour=(10, 200, 10)) -> bytes:
@@ -58,11 +58,35 @@ def sent(stub) -> dict:
     return stub.requests[-1]["body"]
 
 
+@pytest.fixture(scope="module")
+def shared_stubs():
+    """One Gemini and one Kling stub for the module (each test gets them reset): the matrix
+    below is many small requests, and a stub per test would cost more than its requests."""
+    with GeminiStub(slow_seconds=1.0) as gemini_server, KlingStub(slow_seconds=1.0) as kling_server:
+        yield gemini_server, kling_server
+
+
+@pytest.fixture
+def gemini_stub(shared_stubs, settings):
+    stub = shared_stubs[0]
+    stub.reset()
+    settings.NANO_BANANA_API_KEY, settings.GEMINI_API_URL = stub.api_key, stub.url
+    return stub
+
+
+@pytest.fixture
+def kling_stub(shared_stubs, settings):
+    stub = shared_stubs[1]
+    stub.reset()
+    settings.KLING_API_KEY, settings.KLING_API_URL = f"{stub.access_key}:{stub.secret_key}", stub.url
+    return stub
+
+
+# Every model with every ratio it takes (at the default size), and every size with one ratio:
+# the ratio and the size reach the wire through separate fields, so their product adds no path.
 GEMINI_CASES = [
-    (model, ratio, size)
-    for model, spec in gemini_module.MODELS.items()
-    for ratio in spec.aspect_ratios
-    for size in ("", "1K", "2K", "4K")
+    *((model, ratio, "") for model, spec in gemini_module.MODELS.items() for ratio in spec.aspect_ratios),
+    *((model, spec.aspect_ratios[-1], size) for model, spec in gemini_module.MODELS.items() for size in ("1K", "2K", "4K")),
 ]
 
 
@@ -211,13 +235,14 @@ def kling(stub) -> KlingVideoProvider:
 
 
 START, END = png((400, 400), (200, 0, 0)), png((400, 400), (0, 0, 200))
+# Per model, each rule of the body once: sound asked in std (dropped) and in pro on and off, an
+# end frame in std (dropped) and in pro (sent, with sound asked), a text video's aspect ratio.
 KLING_CASES = [
     (model, kind, mode, sound, end)
     for model in kling_module.MODELS
-    for kind in ("video_text", "video_image")
-    for mode in ("std", "pro")
-    for sound in (False, True)
-    for end in ((False, True) if kind == "video_image" else (False,))
+    for kind, mode, sound, end in (("video_text", "std", True, False), ("video_text", "pro", True, False),
+                                   ("video_text", "pro", False, False), ("video_image", "std", False, True),
+                                   ("video_image", "pro", True, True), ("video_image", "pro", False, False))
 ]
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from standins.stubserver import STOP_POLL_SECONDS
 from standins.yookassa import YooKassaStub
 
 
@@ -90,7 +91,7 @@ class _TelegramRefundStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS}, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

@@ -76,7 +76,8 @@ def test_concurrent_clicks_with_the_same_form_refund_once(paid_topup, yookassa_s
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_different_refunds_never_exceed_the_payment(paid_topup, yookassa_stub, books_balance):
-    customer = make_customer(balance=100_000)  # enough on the wallet: the payment is the limit
+    customer = make_customer()
+    paid_topup(customer, 100_000)  # enough cash on the wallet (bonus money would not do): the payment is the limit
     payment = paid_topup(customer, 50_000)
     results = run_concurrently(
         lambda i: services.refund_payment(payment=payment, amount=20_000, idempotency_key=key()).status, 5

@@ -5,10 +5,12 @@ import pytest
 from django.utils import timezone
 
 from billing import selectors
+from billing import services as billing
 from billing.models import Transfer
 from payments import services
 from payments.exceptions import (
     PartialStarsRefundNotSupported,
+    RefundExceedsCash,
     StarsInvoiceAlreadyPaid,
     StarsInvoiceForeign,
     StarsInvoiceMismatch,
@@ -175,6 +177,18 @@ def test_staff_refund_of_a_stars_payment_calls_refund_star_payment_and_debits_th
     services.refund_payment(payment=payment, amount=payment.amount, idempotency_key="8f1e9c62-4d5a-4a43-9d1d-0c5a7f3e2b11")
     assert len(telegram_stub.requests) == 1
     books_balance()
+
+
+@pytest.mark.django_db
+def test_a_stars_refund_is_refused_once_part_of_the_payment_was_spent_and_bonus_money_took_its_place(telegram_stub):
+    customer, payment, invoice = stars_payment(stars=100)
+    pay(invoice, customer, charge="tg-charge-B")
+    billing.charge_reserved_balance(reservation=billing.reserve_balance(customer=customer, amount=100, idempotency_key="job:b"))
+    billing.credit_balance(customer=customer, amount=10_000, idempotency_key="promo:b", source="promo")
+    assert selectors.get_balance(customer) >= payment.amount
+    with pytest.raises(RefundExceedsCash):
+        services.refund_payment(payment=payment, amount=payment.amount, idempotency_key="6a6a6a6a-4444-4a4a-8a4a-4a4a4a4a4a4a")
+    assert telegram_stub.requests == []
 
 
 @pytest.mark.django_db

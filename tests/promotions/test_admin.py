@@ -62,7 +62,9 @@ def test_bonuses_are_read_only_and_the_written_off_ones_can_be_found(client, sta
 
     spent = billing.reserve_balance(customer=customer, amount=1050_00, idempotency_key="job:a")
     billing.charge_reserved_balance(reservation=spent)
-    billing.credit_balance(customer=customer, amount=1000_00, idempotency_key="gift:a", source="bonus")
+    # Paid money to refund from (bonus money never leaves through a refund), without a bonus of its own.
+    TopUpPackage.objects.update(bonus_percent=0)
+    pay(customer, 1000_00)
     refund(payment)
     bonus = PaymentBonus.objects.get()
     assert bonus.written_off == 50_00
