@@ -75,25 +75,22 @@ def on_job_finished(sender, job, **kwargs):
 
 @receiver(payment_succeeded, dispatch_uid="telegram_bot.payment_succeeded")
 def on_payment_succeeded(sender, payment, balance=None, **kwargs):
-    # Inside the transaction that credited the wallet (see payments.signals), as all three below.
+    # Inside the transaction that credited the wallet (see payments.signals), as all below.
     customer = payment.customer
     bonus, balance = _payers_bonus(payment, balance)
     with translation.override(customer.language):
         outbox.enqueue_text(
             customer.telegram_id, texts.payment_succeeded(payment.amount, balance, bonus), reply_markup=keyboards.main_menu(),
         )
+    _resume_quote_after_topup(customer, balance, payment)
 
 
-@receiver(payment_succeeded, dispatch_uid="telegram_bot.resume_quote_after_topup")
-def on_payment_succeeded_resume_quote(sender, payment, balance=None, **kwargs):
-    # A receiver of its own, connected after the one above: its message ("payment received")
-    # comes first. A receiver that raises rolls back what every receiver of the signal wrote,
-    # so a failure here stays here (its own savepoint, logged) and cannot cost the customer
-    # that message. On SQLite the outbox's process lock is not taken inside the payment's
-    # transaction, which already holds the database's. The quote is shown again with a fresh
-    # button; nothing starts without a press of it.
-    customer = payment.customer
-    _bonus, balance = _payers_bonus(payment, balance)
+def _resume_quote_after_topup(customer, balance: int, payment) -> None:
+    # After the "payment received" message, so that comes first. A receiver that raises rolls
+    # back what every receiver of the signal wrote, so a failure here stays here (its own
+    # savepoint, logged) and cannot cost the customer that message. On SQLite the outbox's
+    # process lock is not taken inside the payment's transaction, which already holds the
+    # database's. The quote is shown again with a fresh button; nothing starts without a press.
     try:
         with transaction.atomic(), translation.override(customer.language):
             quotes.resume_after_topup(customer.telegram_id, balance)

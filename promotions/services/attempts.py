@@ -12,9 +12,9 @@ dropped message is worse than a few extra ones; here it is the other way round.)
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import threading
 
 from django.conf import settings
 
@@ -41,23 +41,14 @@ end
 return 0
 """
 
-_client = None
-_client_lock = threading.Lock()
-
-
+@functools.cache
 def _redis():
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = get_client(role="fast")
-        return _client
+    return get_client(role="fast")
 
 
 def reset_client() -> None:
     """Forget the client (tests point REDIS_URL elsewhere)."""
-    global _client
-    with _client_lock:
-        _client = None
+    _redis.cache_clear()
 
 
 def _key(customer_id: int) -> str:

@@ -316,8 +316,8 @@ def test_a_first_notification_is_one_read_one_api_call_and_the_credit_a_repeat_o
         # read; credit (one statement); conditional UPDATE; the bot's message (one INSERT, no read);
         # the bot's look for a quote that waited for this top-up (one read of the chat's dialogue)
         # promotions: what decides the payment's bonuses (one read; none apply here)
-        # + the bot reads the payment's bonuses (twice today: one read could serve both; to do)
-        assert len(_statements(first.captured_queries)) == 8, "\n".join(q[:90] for q in _statements(first.captured_queries))
+        # + the bot's read of the payer's bonuses (one, for the message and the waiting quote)
+        assert len(_statements(first.captured_queries)) == 7, "\n".join(q[:90] for q in _statements(first.captured_queries))
     message = OutboxMessage.objects.get(chat_id=customer.telegram_id)
     assert "500" in message.params["text"]  # the balance right after the credit, 500 roubles
 
